@@ -1,0 +1,106 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// resource is what differs between the three kinds of child.
+type resource interface {
+	// start runs in the child's Started handler; it must not block for long.
+	start(c *child)
+	// end starts ending the resource and returns at once; the work runs in a
+	// goroutine owned by the child, which calls c.finish exactly once.
+	end(c *child, e *End)
+	// stopped runs in the child's Stopped handler: drop watchers.
+	stopped(c *child)
+}
+
+// child is the actor behind one registration. Its fields are owned by its
+// Receive, except those named otherwise.
+type child struct {
+	h        *Handle
+	res      resource
+	opts     Options
+	system   *actor.ActorSystem // set in Started
+	parent   *actor.PID         // set in Started
+	started  bool               // Started ran once (a restart must not start twice)
+	endAsked bool               // an End was accepted; at most one per registration
+	finished chan struct{}      // closed by finish; owned by whoever calls finish
+}
+
+func newProps(h *Handle, res resource, opts Options) *actor.Props {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &child{h: h, res: res, opts: opts, finished: make(chan struct{})}
+	// The same *child serves any re-incarnation, so a restart loses nothing.
+	return actor.PropsFromProducer(func() actor.Actor { return c })
+}
+
+// Receive handles the supervisor's requests and protoactor's lifecycle.
+func (c *child) Receive(ctx actor.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug in a child must not lose the resource: log and go on.
+			c.opts.Logger.Error("resman: child actor panicked",
+				"kind", c.h.Kind.String(), "key", c.h.Key, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		if c.started {
+			return
+		}
+		c.started = true
+		c.system = ctx.ActorSystem()
+		c.parent = ctx.Parent()
+		c.res.start(c)
+	case *End:
+		c.requestEnd(msg)
+	case *actor.Stopping:
+		// The tree is stopping (or the supervisor is done with us): the
+		// resource must be gone before we report Stopped, because protoactor
+		// finalises the parent only after its last child. This is the one
+		// place a child waits, bounded by the grace period plus the kill wait.
+		c.requestEnd(&End{Mode: EndStop})
+		<-c.finished
+	case *actor.Stopped:
+		c.res.stopped(c)
+	}
+}
+
+func (c *child) requestEnd(e *End) {
+	if c.endAsked {
+		return
+	}
+	c.endAsked = true
+	select {
+	case <-c.finished: // nothing left to end (a start that failed)
+		return
+	default:
+	}
+	c.res.end(c, e)
+}
+
+// report sends msg to the supervisor. Safe from any goroutine.
+func (c *child) report(msg any) {
+	c.system.Root.Send(c.parent, msg)
+}
+
+// finish records the outcome, tells the supervisor and releases Stopping.
+// Called exactly once, by the goroutine doing the end.
+func (c *child) finish(e *Ended) {
+	e.Gen = c.h.Gen
+	c.h.final.Store(e)
+	c.report(e)
+	close(c.finished)
+}
+
+// abandon marks the child as having nothing to end (its start failed).
+func (c *child) abandon() {
+	close(c.finished)
+}

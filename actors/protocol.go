@@ -1,0 +1,92 @@
+// Package actors holds resman's child actors: one per tracked resource. A
+// child owns its resource: it signals, waits, cancels and runs the cleanup
+// function, always in a goroutine of its own so that no Receive blocks, and
+// reports back to its parent, the supervisor, with the messages in this file.
+//
+// Users who spawn resman's supervisor under their own actor never need this
+// package; it is exported for the supervisor package.
+package actors
+
+import (
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/resman-dev/resman/messages"
+)
+
+// EndMode says how a registration ends.
+type EndMode int
+
+const (
+	// EndStop stops a process, cancels a task or runs a cleanup function.
+	EndStop EndMode = iota
+	// EndRelease hands the resource back to the caller untouched.
+	EndRelease
+)
+
+// End asks a child to end its resource. The supervisor sends at most one per
+// registration; a child also ends its resource itself (EndStop, default
+// grace period) when it is stopped, so that stopping an actor tree cleans up.
+type End struct {
+	Mode    EndMode
+	Timeout time.Duration  // grace period; zero: the default
+	Signal  syscall.Signal // processes: the first signal; zero: SIGTERM
+}
+
+// Ended is a registration's final outcome, sent by the child to its parent
+// and also kept in the Handle (see Handle.Final).
+type Ended struct {
+	Gen      uint64
+	Mode     EndMode
+	Err      error            // the reason, not yet wrapped in a *ResourceError
+	Cmd      *exec.Cmd        // process, EndRelease
+	State    *os.ProcessState // process: the reaped state, if it was reaped
+	Task     *messages.Task   // task, EndRelease
+	Resource any              // custom resource, EndRelease
+}
+
+// Exited reports that a process exited or a task returned on its own.
+type Exited struct {
+	Gen      uint64
+	State    *os.ProcessState // process
+	ExitCode int              // process: -1 if a signal ended it
+	Err      error            // task: fn's result
+}
+
+// Started reports the outcome of a start (StartProcess, Go).
+type Started struct {
+	Gen  uint64
+	PID  int            // process
+	Task *messages.Task // Go
+	Err  error
+}
+
+// Handle is what the supervisor and a child share about one registration.
+type Handle struct {
+	Gen   uint64
+	Kind  messages.Kind
+	Key   string
+	final atomic.Pointer[Ended] // set once, by the child, before it reports Ended
+}
+
+// Final returns the registration's outcome once the child has one, else nil.
+// The supervisor reads it when a child terminates before its Ended message
+// was processed (protoactor delivers Terminated ahead of user messages).
+func (h *Handle) Final() *Ended { return h.final.Load() }
+
+// Options configure a child.
+type Options struct {
+	DefaultTimeout time.Duration // grace period when End.Timeout is zero
+	Logger         *slog.Logger
+}
+
+func (o Options) timeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return o.DefaultTimeout
+}

@@ -1,0 +1,77 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/messages"
+)
+
+// task is the resource of a task child. An idle task child costs no
+// goroutine: the task itself calls back when fn returns.
+type task struct {
+	t      *messages.Task
+	fn     func(ctx context.Context) error // Go: the child starts the task
+	ctx    context.Context                 // Go: the values for fn's context
+	unhook func()                          // removes the done callback; owned by Receive
+}
+
+// TaskProps returns the props of the child that owns t.
+func TaskProps(h *Handle, t *messages.Task, opts Options) *actor.Props {
+	return newProps(h, &task{t: t}, opts)
+}
+
+// GoProps returns the props of a child that starts fn as a task (Go): if the
+// key was taken the child is never spawned, so fn never runs.
+func GoProps(h *Handle, ctx context.Context, fn func(ctx context.Context) error, opts Options) *actor.Props {
+	return newProps(h, &task{fn: fn, ctx: ctx}, opts)
+}
+
+func (k *task) start(c *child) {
+	if k.t == nil {
+		k.t = messages.StartTask(k.ctx, k.fn)
+		k.ctx, k.fn = nil, nil
+		c.report(&Started{Gen: c.h.Gen, Task: k.t})
+	}
+	gen := c.h.Gen
+	k.unhook = k.t.OnDone(func(err error) { c.report(&Exited{Gen: gen, Err: err}) })
+}
+
+func (k *task) end(c *child, e *End) {
+	k.unhook()
+	if e.Mode == EndRelease {
+		c.finish(&Ended{Mode: EndRelease, Task: k.t})
+		return
+	}
+	select {
+	case <-k.t.Done():
+		c.finish(&Ended{Mode: EndStop})
+		return
+	default:
+	}
+	k.t.Cancel()
+	go k.await(c, c.opts.timeout(e.Timeout)) // owned by the child; ends within the grace period
+}
+
+func (k *task) await(c *child, grace time.Duration) {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-k.t.Done():
+		c.finish(&Ended{Mode: EndStop})
+	case <-t.C:
+		// Goroutines cannot be killed: report it, and do not forget it.
+		c.opts.Logger.Warn("resman: task ignored its cancellation past the grace period; it is still running",
+			"key", c.h.Key, "grace", grace)
+		c.finish(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: task still running after %v (its goroutine ignores cancellation)", messages.ErrTimeout, grace)})
+	}
+}
+
+func (k *task) stopped(*child) {
+	if k.unhook != nil {
+		k.unhook()
+	}
+}

@@ -1,0 +1,106 @@
+package resman_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/resman-dev/resman"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// newManager returns a manager that is shut down when the test ends.
+func newManager(t testing.TB, opts ...resman.Option) *resman.Manager {
+	t.Helper()
+	m, err := resman.New(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, m.Shutdown(ctx))
+	})
+	return m
+}
+
+// sh returns an unstarted shell command.
+func sh(script string) *exec.Cmd {
+	return exec.Command("/bin/sh", "-c", script)
+}
+
+// started starts cmd in its own process group (as a caller who knows what
+// they do would) and returns it.
+func started(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	require.NoError(t, cmd.Start())
+	return cmd
+}
+
+// procState reads a process's state letter from /proc; "" if it is gone.
+func procState(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	st := procState(pid)
+	return st != "" && st != "Z" && st != "X"
+}
+
+// exists reports whether pid exists at all (a zombie included).
+func exists(pid int) bool { return procState(pid) != "" }
+
+// readPIDs reads whitespace-separated PIDs a test script wrote to path,
+// waiting until want of them are there.
+func readPIDs(t testing.TB, path string, want int) []int {
+	t.Helper()
+	var pids []int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		pids = pids[:0]
+		for _, f := range strings.Fields(string(b)) {
+			n, err := strconv.Atoi(f)
+			if err == nil {
+				pids = append(pids, n)
+			}
+		}
+		return len(pids) >= want
+	}, 10*time.Second, 2*time.Millisecond)
+	return pids
+}
+
+// requireGone asserts that none of pids is alive (zombies of processes
+// reparented to init count as gone only once reaped, so allow a moment).
+func requireGone(t testing.TB, pids ...int) {
+	t.Helper()
+	for _, pid := range pids {
+		require.Falsef(t, alive(pid), "pid %d survived (state %q)", pid, procState(pid))
+	}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,105 @@
+package resman
+
+import (
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Option configures New, Props and their supervisor.
+type Option func(*config)
+
+type config struct {
+	system  *actor.ActorSystem
+	logger  *slog.Logger
+	timeout time.Duration
+	name    string
+	hook    func(Event)
+	cgroup  string
+}
+
+// DefaultTimeout is the grace period of stops, cancels and cleanups when
+// neither WithDefaultTimeout nor WithTimeout says otherwise.
+const DefaultTimeout = 5 * time.Second
+
+func newConfig(opts []Option) *config {
+	c := &config{timeout: DefaultTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// WithActorSystem runs the supervisor in system instead of an actor system
+// of the manager's own. Shutdown then leaves system running.
+func WithActorSystem(system *actor.ActorSystem) Option {
+	return func(c *config) { c.system = system }
+}
+
+// WithLogger sends the library's logs, and protoactor's when the manager owns
+// the actor system, to logger. The default is silent.
+func WithLogger(logger *slog.Logger) Option {
+	return func(c *config) { c.logger = logger }
+}
+
+// WithDefaultTimeout sets the grace period of stops, cancels and cleanups
+// (default 5s). It must be positive.
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(c *config) { c.timeout = d }
+}
+
+// WithName gives the supervisor a well-known name in its actor system; by
+// default the name is unique, with the prefix "resman".
+func WithName(name string) Option {
+	return func(c *config) { c.name = name }
+}
+
+// WithEventHook calls hook for every event, in order, on a goroutine of the
+// supervisor's (never the supervisor's own): a slow hook delays later events,
+// not the manager.
+func WithEventHook(hook func(Event)) Option {
+	return func(c *config) { c.hook = hook }
+}
+
+// WithCgroup puts each process that StartProcess starts into a cgroup v2 of
+// its own below dir, so that no descendant can escape a stop, not even with
+// setsid and a double fork. dir is created if missing; New fails when it is
+// not on a writable cgroup v2 hierarchy.
+func WithCgroup(dir string) Option {
+	return func(c *config) { c.cgroup = dir }
+}
+
+// StopOption configures one stop, cancel or cleanup.
+type StopOption func(*stopConfig)
+
+type stopConfig struct {
+	timeout time.Duration
+	signal  syscall.Signal
+}
+
+// WithTimeout sets this call's grace period; a negative one is ErrInvalid.
+func WithTimeout(d time.Duration) StopOption {
+	return func(c *stopConfig) { c.timeout = d }
+}
+
+// WithSignal sets the first signal StopProcess sends (default SIGTERM).
+func WithSignal(sig syscall.Signal) StopOption {
+	return func(c *stopConfig) { c.signal = sig }
+}
+
+func stopConfigOf(opts []StopOption) stopConfig {
+	var c stopConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}

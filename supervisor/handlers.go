@@ -1,0 +1,416 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/actors"
+	"github.com/resman-dev/resman/messages"
+)
+
+// respond answers the current request; a request sent without a sender
+// (Send instead of Request) gets no reply.
+func respond(ctx actor.Context, msg any) {
+	if ctx.Sender() != nil {
+		ctx.Respond(msg)
+	}
+}
+
+func send(system *actor.ActorSystem, to *actor.PID, msg any) {
+	if to != nil {
+		system.Root.Send(to, msg)
+	}
+}
+
+// reply captures the current request's sender and returns a waiter that
+// answers it later with the response build makes.
+func reply(ctx actor.Context, build func(*actors.Ended, error) any) func(*actors.Ended, error) {
+	to, system := ctx.Sender(), ctx.ActorSystem()
+	return func(e *actors.Ended, err error) { send(system, to, build(e, err)) }
+}
+
+// admit checks what every registration must pass, in the order a caller
+// would fix them: closed, key, then the kind's own arguments.
+func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) error {
+	switch {
+	case s.closing:
+		return messages.NewError(kind, key, op, messages.ErrClosed)
+	case key == "":
+		return messages.Invalid(kind, key, op, "empty key")
+	case argErr != "":
+		return messages.Invalid(kind, key, op, argErr)
+	case s.reg.get(kind, key) != nil:
+		return messages.NewError(kind, key, op, messages.ErrAlreadyRegistered)
+	}
+	return nil
+}
+
+// track adds an entry and spawns its child. Unless pending, the resource is
+// registered from here on.
+func (s *supervisor) track(ctx actor.Context, h *actors.Handle, props *actor.Props, pending bool, init func(*entry)) *entry {
+	e := &entry{h: h, registeredAt: time.Now(), pending: pending}
+	if init != nil {
+		init(e)
+	}
+	e.child = ctx.Spawn(props)
+	s.reg.add(e)
+	if !pending {
+		s.publish(e, messages.EventRegistered, nil)
+	}
+	return e
+}
+
+func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterProcess) {
+	const op = "register"
+	if err := s.admit(messages.KindProcess, msg.Key, op, nilCmd(msg.Cmd)); err != nil {
+		respond(ctx, &messages.RegisterProcessResponse{Err: err})
+		return
+	}
+	watch, err := actors.WatchProcess(msg.Cmd)
+	if err != nil {
+		respond(ctx, &messages.RegisterProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, op, err)})
+		return
+	}
+	h := s.reg.newHandle(messages.KindProcess, msg.Key)
+	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, false, watch, nil, s.opts), false,
+		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
+	respond(ctx, &messages.RegisterProcessResponse{})
+}
+
+func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess) {
+	const op = "start"
+	argErr := nilCmd(msg.Cmd)
+	if argErr == "" && msg.Cmd.Process != nil {
+		argErr = "cmd already started"
+	}
+	if err := s.admit(messages.KindProcess, msg.Key, op, argErr); err != nil {
+		respond(ctx, &messages.StartProcessResponse{Err: err})
+		return
+	}
+	isolate(msg.Cmd)
+	h := s.reg.newHandle(messages.KindProcess, msg.Key)
+	to := ctx.Sender()
+	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, true, nil, s.cfg.Cgroup, s.opts), true, func(e *entry) {
+		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
+	})
+}
+
+func nilCmd(cmd *exec.Cmd) string {
+	if cmd == nil {
+		return "nil cmd"
+	}
+	return ""
+}
+
+func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask) {
+	argErr := ""
+	if msg.Task == nil {
+		argErr = "nil task"
+	}
+	if err := s.admit(messages.KindTask, msg.Key, "register", argErr); err != nil {
+		respond(ctx, &messages.RegisterTaskResponse{Err: err})
+		return
+	}
+	h := s.reg.newHandle(messages.KindTask, msg.Key)
+	s.track(ctx, h, actors.TaskProps(h, msg.Task, s.opts), false, nil)
+	respond(ctx, &messages.RegisterTaskResponse{})
+}
+
+func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
+	argErr := ""
+	if msg.Fn == nil {
+		argErr = "nil function"
+	}
+	if err := s.admit(messages.KindTask, msg.Key, "start", argErr); err != nil {
+		respond(ctx, &messages.GoResponse{Err: err})
+		return
+	}
+	h := s.reg.newHandle(messages.KindTask, msg.Key)
+	to := ctx.Sender()
+	s.track(ctx, h, actors.GoProps(h, msg.Context, msg.Fn, s.opts), true, func(e *entry) {
+		e.started = func(st *actors.Started, err error) {
+			r := &messages.GoResponse{Err: err}
+			if st != nil && err == nil {
+				r.Task = st.Task
+			}
+			send(s.system, to, r)
+		}
+	})
+}
+
+func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cleanup messages.CleanupFunc, nilMsg string) error {
+	argErr := ""
+	if cleanup == nil {
+		argErr = nilMsg
+	}
+	if err := s.admit(messages.KindCustomResource, key, "register", argErr); err != nil {
+		return err
+	}
+	h := s.reg.newHandle(messages.KindCustomResource, key)
+	s.track(ctx, h, actors.CustomProps(h, value, cleanup, s.opts), false,
+		func(e *entry) { e.typeName = typeName(value) })
+	return nil
+}
+
+// onStarted completes a StartProcess or Go.
+func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
+	e := s.reg.byGen[msg.Gen]
+	if e == nil || !e.pending {
+		return
+	}
+	started := e.started
+	e.started = nil
+	if msg.Err != nil {
+		// Nothing was started: the registration never happened.
+		s.reg.remove(e)
+		ctx.Stop(e.child)
+		started(msg, messages.NewError(e.h.Kind, e.h.Key, "start", msg.Err))
+		for _, w := range e.waiters {
+			w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
+		}
+		return
+	}
+	e.pending = false
+	e.pid = msg.PID
+	s.publish(e, messages.EventRegistered, nil)
+	started(msg, nil)
+}
+
+// onExited records a process exit or a task return.
+func (s *supervisor) onExited(msg *actors.Exited) {
+	e := s.reg.byGen[msg.Gen]
+	if e == nil {
+		return
+	}
+	if !e.ending {
+		e.state = messages.StateExited
+	}
+	if e.h.Kind == messages.KindProcess {
+		e.exit = msg.State
+		for _, to := range e.exitWait {
+			send(s.system, to, &messages.WaitProcessResponse{State: msg.State})
+		}
+		e.exitWait = nil
+	} else {
+		e.taskErr = msg.Err
+	}
+	s.publishExit(e, msg)
+}
+
+func (s *supervisor) waitProcess(ctx actor.Context, msg *messages.WaitProcess) {
+	e := s.reg.get(messages.KindProcess, msg.Key)
+	switch {
+	case e == nil || e.pending:
+		respond(ctx, &messages.WaitProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, "wait", messages.ErrNotRegistered)})
+	case e.exit != nil:
+		respond(ctx, &messages.WaitProcessResponse{State: e.exit})
+	case ctx.Sender() != nil:
+		e.exitWait = append(e.exitWait, ctx.Sender())
+	}
+}
+
+// end starts (or joins) the end of a registration: a stop, cancel or
+// cleanup, or a release to the caller (unregister).
+func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, req *actors.End, w func(*actors.Ended, error)) {
+	if req.Timeout < 0 {
+		w(nil, messages.Invalid(kind, key, op, fmt.Sprintf("negative timeout %v", req.Timeout)))
+		return
+	}
+	if s.closing {
+		w(nil, messages.NewError(kind, key, op, messages.ErrClosed))
+		return
+	}
+	e := s.reg.get(kind, key)
+	if e == nil {
+		w(nil, messages.NewError(kind, key, op, messages.ErrNotRegistered))
+		return
+	}
+	if e.ending {
+		if e.endMode == req.Mode {
+			// A second stop of a key that is stopping waits for the same stop.
+			e.waiters = append(e.waiters, w)
+			return
+		}
+		why := "it is being stopped"
+		if e.endMode == actors.EndRelease {
+			why = "it is being unregistered"
+		}
+		w(nil, messages.NewError(kind, key, op, fmt.Errorf("%w: %s", messages.ErrNotRegistered, why)))
+		return
+	}
+	s.beginEnd(ctx, e, op, req)
+	e.waiters = append(e.waiters, w)
+}
+
+func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actors.End) {
+	e.ending, e.endMode, e.endOp = true, req.Mode, op
+	if req.Mode == actors.EndStop {
+		e.state = messages.StateStopping
+	}
+	ctx.Send(e.child, req)
+}
+
+// finalize removes a registration that has ended and answers everybody
+// waiting on it. out is nil when the child is gone without an outcome (the
+// supervisor itself is stopping). childAlive says whether the child still
+// needs stopping.
+func (s *supervisor) finalize(ctx actor.Context, e *entry, out *actors.Ended, childAlive bool) {
+	s.reg.remove(e)
+	if e.endOp == "" {
+		e.endOp = stopOp(e.h.Kind)
+	}
+	var err error
+	switch {
+	case out == nil:
+		err = messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrClosed)
+	case out.Err != nil:
+		err = messages.NewError(e.h.Kind, e.h.Key, e.endOp, out.Err)
+	}
+	if out != nil && out.State != nil {
+		e.exit = out.State
+	}
+	switch {
+	case out != nil && out.Mode == actors.EndRelease:
+		s.publish(e, messages.EventUnregistered, nil)
+	case err != nil:
+		s.publish(e, messages.EventFailed, err)
+	default:
+		s.publish(e, messages.EventStopped, nil)
+	}
+	if e.started != nil { // stopped before its start was reported
+		e.started(nil, messages.NewError(e.h.Kind, e.h.Key, "start", messages.ErrClosed))
+	}
+	for _, w := range e.waiters {
+		w(out, err)
+	}
+	for _, to := range e.exitWait {
+		if e.exit != nil {
+			send(s.system, to, &messages.WaitProcessResponse{State: e.exit})
+		} else {
+			send(s.system, to, &messages.WaitProcessResponse{Err: messages.NewError(e.h.Kind, e.h.Key, "wait", messages.ErrNotRegistered)})
+		}
+	}
+	if childAlive {
+		ctx.Stop(e.child)
+	}
+}
+
+func stopOp(kind messages.Kind) string {
+	switch kind {
+	case messages.KindTask:
+		return "cancel"
+	case messages.KindCustomResource:
+		return "cleanup"
+	default:
+		return "stop"
+	}
+}
+
+// terminated handles a child that is gone (its outcome may have overtaken
+// its Ended message) and a subscriber that stopped.
+func (s *supervisor) terminated(ctx actor.Context, msg *actor.Terminated) {
+	if e := s.reg.byChild[msg.Who.Id]; e != nil {
+		s.finalize(ctx, e, e.h.Final(), false)
+		return
+	}
+	s.rt.bus.unsubscribe(msg.Who)
+}
+
+// cleanup collects the outcomes of a CleanupAll or Shutdown.
+type cleanup struct {
+	remaining int
+	errs      []error
+	done      []func(error)
+	finished  bool
+}
+
+func (c *cleanup) add() func(*actors.Ended, error) {
+	c.remaining++
+	return func(_ *actors.Ended, err error) {
+		if err != nil && !errors.Is(err, messages.ErrNotRegistered) {
+			c.errs = append(c.errs, err)
+		}
+		c.remaining--
+		c.check()
+	}
+}
+
+func (c *cleanup) check() {
+	if c.remaining > 0 || c.finished {
+		return
+	}
+	c.finished = true
+	err := errors.Join(c.errs...)
+	for _, d := range c.done {
+		d(err)
+	}
+	c.done = nil
+}
+
+// cleanupAll ends everything tracked, concurrently (each child works in its
+// own goroutine), with the default grace period; done gets every failure.
+func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
+	c := &cleanup{done: []func(error){done}}
+	s.reg.each(func(e *entry) {
+		switch {
+		case !e.ending:
+			s.beginEnd(ctx, e, stopOp(e.h.Kind), &actors.End{Mode: actors.EndStop})
+			e.waiters = append(e.waiters, c.add())
+		case e.endMode == actors.EndStop:
+			e.waiters = append(e.waiters, c.add())
+		}
+	})
+	c.check()
+	return c
+}
+
+func (s *supervisor) onShutdown(ctx actor.Context) {
+	to := ctx.Sender()
+	answer := func(err error) { send(s.system, to, &messages.ShutdownResponse{Err: err}) }
+	if s.shutdown != nil {
+		if s.shutdown.finished {
+			answer(nil)
+		} else {
+			s.shutdown.done = append(s.shutdown.done, answer)
+		}
+		return
+	}
+	s.closing = true
+	s.shutdown = s.cleanupAll(ctx, answer)
+}
+
+func (s *supervisor) onSubscribe(ctx actor.Context, msg *messages.Subscribe) {
+	switch {
+	case msg.Subscriber == nil:
+		respond(ctx, &messages.SubscribeResponse{Err: fmt.Errorf("resman: subscribe: %w: nil subscriber", messages.ErrInvalid)})
+	case s.closing:
+		respond(ctx, &messages.SubscribeResponse{Err: fmt.Errorf("resman: subscribe: %w", messages.ErrClosed)})
+	default:
+		s.rt.bus.subscribe(msg.Subscriber)
+		ctx.Watch(msg.Subscriber)
+		respond(ctx, &messages.SubscribeResponse{})
+	}
+}
+
+func (s *supervisor) publish(e *entry, t messages.EventType, err error) {
+	if !s.rt.bus.active() {
+		return
+	}
+	ev := messages.Event{Kind: e.h.Kind, Key: e.h.Key, Type: t, At: time.Now(), PID: e.pid, Err: err}
+	s.rt.bus.publish(ev)
+}
+
+func (s *supervisor) publishExit(e *entry, msg *actors.Exited) {
+	if !s.rt.bus.active() {
+		return
+	}
+	ev := messages.Event{Kind: e.h.Kind, Key: e.h.Key, Type: messages.EventExited, At: time.Now(), PID: e.pid, Err: msg.Err}
+	if e.h.Kind == messages.KindProcess {
+		ev.ExitCode = msg.ExitCode
+	}
+	s.rt.bus.publish(ev)
+}

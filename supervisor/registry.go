@@ -1,0 +1,111 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/actors"
+	"github.com/resman-dev/resman/messages"
+)
+
+// entry is one registration. Owned by the supervisor's Receive, like the
+// whole registry: no lock guards it.
+type entry struct {
+	h            *actors.Handle
+	child        *actor.PID
+	state        messages.State
+	pending      bool // a start is in progress: not yet visible in Status
+	registeredAt time.Time
+
+	pid      int              // process
+	exit     *os.ProcessState // process, once exited and reaped
+	taskErr  error            // task, once returned
+	typeName string           // custom resource
+
+	ending   bool           // an End went to the child
+	endMode  actors.EndMode // what it asked
+	endOp    string         // the op the outcome is reported under
+	waiters  []func(*actors.Ended, error)
+	started  func(*actors.Started, error) // the start's requester
+	exitWait []*actor.PID                 // WaitProcess callers
+}
+
+// registry holds the three namespaces, and indexes for the children's messages.
+type registry struct {
+	keys    [4]map[string]*entry // indexed by messages.Kind
+	byGen   map[uint64]*entry
+	byChild map[string]*entry // child PID id → entry
+	nextGen uint64
+}
+
+func newRegistry() *registry {
+	r := &registry{byGen: make(map[uint64]*entry), byChild: make(map[string]*entry)}
+	for k := range r.keys {
+		r.keys[k] = make(map[string]*entry)
+	}
+	return r
+}
+
+func (r *registry) get(kind messages.Kind, key string) *entry { return r.keys[kind][key] }
+
+func (r *registry) add(e *entry) {
+	r.keys[e.h.Kind][e.h.Key] = e
+	r.byGen[e.h.Gen] = e
+	r.byChild[e.child.Id] = e
+}
+
+func (r *registry) remove(e *entry) {
+	delete(r.keys[e.h.Kind], e.h.Key)
+	delete(r.byGen, e.h.Gen)
+	delete(r.byChild, e.child.Id)
+}
+
+func (r *registry) len() int { return len(r.byGen) }
+
+func (r *registry) each(f func(*entry)) {
+	for _, e := range r.byGen {
+		f(e)
+	}
+}
+
+func (r *registry) newHandle(kind messages.Kind, key string) *actors.Handle {
+	r.nextGen++
+	return &actors.Handle{Gen: r.nextGen, Kind: kind, Key: key}
+}
+
+// status builds the snapshot, each slice sorted by key. Pending starts are
+// left out: they are not registered until their start succeeds.
+func (r *registry) status() messages.Status {
+	var st messages.Status
+	for _, e := range r.keys[messages.KindProcess] {
+		if e.pending {
+			continue
+		}
+		ps := messages.ProcessStatus{Key: e.h.Key, PID: e.pid, State: e.state, RegisteredAt: e.registeredAt}
+		if e.exit != nil {
+			ps.ExitCode = actors.ExitCode(e.exit)
+		}
+		st.Processes = append(st.Processes, ps)
+	}
+	for _, e := range r.keys[messages.KindTask] {
+		if e.pending {
+			continue
+		}
+		st.Tasks = append(st.Tasks, messages.TaskStatus{Key: e.h.Key, State: e.state, RegisteredAt: e.registeredAt, Err: e.taskErr})
+	}
+	for _, e := range r.keys[messages.KindCustomResource] {
+		st.CustomResources = append(st.CustomResources, messages.CustomResourceStatus{
+			Key: e.h.Key, Type: e.typeName, State: e.state, RegisteredAt: e.registeredAt})
+	}
+	slices.SortFunc(st.Processes, func(a, b messages.ProcessStatus) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(st.Tasks, func(a, b messages.TaskStatus) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(st.CustomResources, func(a, b messages.CustomResourceStatus) int { return strings.Compare(a.Key, b.Key) })
+	return st
+}
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }

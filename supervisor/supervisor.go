@@ -1,0 +1,194 @@
+// Package supervisor holds resman's supervisor actor. It owns the registry
+// (processes, tasks and custom resources; the same key may exist once in
+// each), spawns one child actor per resource, and turns every request of the
+// messages package into exactly one reply. Its Receive never blocks: slow
+// work runs in the children's goroutines and comes back as messages.
+//
+// Most users reach it through the root package (resman.New, resman.Props);
+// this package is for those who need the props directly.
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/actors"
+	"github.com/resman-dev/resman/internal/proc"
+	"github.com/resman-dev/resman/messages"
+)
+
+// Config configures a supervisor.
+type Config struct {
+	DefaultTimeout time.Duration        // grace period when a request leaves it zero
+	Logger         *slog.Logger         // never nil after defaults
+	EventHook      func(messages.Event) // called for every event, in order, off the supervisor's goroutine
+	Cgroup         *CgroupRoot          // if not nil, StartProcess puts each process in a cgroup of its own below it
+}
+
+// CgroupRoot is a directory on a writable cgroup v2 hierarchy.
+type CgroupRoot = proc.CgroupRoot
+
+// OpenCgroupRoot creates dir if missing and checks that it is a writable
+// cgroup v2 directory with cgroup.kill.
+func OpenCgroupRoot(dir string) (*CgroupRoot, error) { return proc.OpenCgroupRoot(dir) }
+
+// Runtime lets the owner of a supervisor wait for its background work.
+type Runtime struct {
+	bus *bus
+}
+
+// EventsDone is closed once the supervisor has stopped and every queued
+// event has been delivered.
+func (r *Runtime) EventsDone() <-chan struct{} { return r.bus.done }
+
+// Props returns the supervisor's props and its runtime. Each spawn of the
+// props needs its own call: one registry per supervisor.
+func Props(cfg Config) (*actor.Props, *Runtime) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 5 * time.Second
+	}
+	rt := &Runtime{}
+	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt}
+	// A child recovers its own panics; should protoactor still see one, the
+	// child resumes with its state (and its resource) intact.
+	strategy := actor.NewOneForOneStrategy(10, time.Second, func(any) actor.Directive { return actor.ResumeDirective })
+	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(strategy))
+	return props, rt
+}
+
+// supervisor is the actor. Every field is owned by its Receive.
+type supervisor struct {
+	cfg      Config
+	reg      *registry
+	rt       *Runtime
+	system   *actor.ActorSystem
+	self     *actor.PID
+	started  bool
+	closing  bool // Shutdown or Stopping: refuse new work
+	shutdown *cleanup
+	opts     actors.Options
+}
+
+// Receive dispatches one message. It never blocks.
+func (s *supervisor) Receive(ctx actor.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.Logger.Error("resman: supervisor recovered from a panic",
+				"message", fmt.Sprintf("%T", ctx.Message()), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		if !s.started {
+			s.started = true
+			s.system = ctx.ActorSystem()
+			s.self = ctx.Self()
+			s.rt.bus = newBus(s.system, s.cfg.EventHook, s.cfg.Logger)
+			s.opts = actors.Options{DefaultTimeout: s.cfg.DefaultTimeout, Logger: s.cfg.Logger}
+		}
+	case *actor.Stopping:
+		// protoactor stops the children next; each ends its resource before
+		// it reports Stopped, and we report Stopped after the last of them.
+		s.closing = true
+	case *actor.Stopped:
+		s.reg.each(func(e *entry) { s.finalize(ctx, e, e.h.Final(), false) })
+		s.rt.bus.close()
+	case *actor.Terminated:
+		s.terminated(ctx, msg)
+
+	// Children.
+	case *actors.Started:
+		s.onStarted(ctx, msg)
+	case *actors.Exited:
+		s.onExited(msg)
+	case *actors.Ended:
+		if e := s.reg.byGen[msg.Gen]; e != nil {
+			s.finalize(ctx, e, msg, true)
+		}
+
+	// Requests.
+	case *messages.RegisterProcess:
+		s.registerProcess(ctx, msg)
+	case *messages.StartProcess:
+		s.startProcess(ctx, msg)
+	case *messages.UnregisterProcess:
+		s.end(ctx, messages.KindProcess, msg.Key, "unregister", &actors.End{Mode: actors.EndRelease},
+			reply(ctx, func(e *actors.Ended, err error) any {
+				r := &messages.UnregisterProcessResponse{Err: err}
+				if e != nil && err == nil {
+					r.Cmd = e.Cmd
+				}
+				return r
+			}))
+	case *messages.StopProcess:
+		s.end(ctx, messages.KindProcess, msg.Key, "stop", &actors.End{Timeout: msg.Timeout, Signal: msg.Signal},
+			reply(ctx, func(_ *actors.Ended, err error) any { return &messages.StopProcessResponse{Err: err} }))
+	case *messages.WaitProcess:
+		s.waitProcess(ctx, msg)
+	case *messages.RegisterTask:
+		s.registerTask(ctx, msg)
+	case *messages.Go:
+		s.goTask(ctx, msg)
+	case *messages.UnregisterTask:
+		s.end(ctx, messages.KindTask, msg.Key, "unregister", &actors.End{Mode: actors.EndRelease},
+			reply(ctx, func(e *actors.Ended, err error) any {
+				r := &messages.UnregisterTaskResponse{Err: err}
+				if e != nil && err == nil {
+					r.Task = e.Task
+				}
+				return r
+			}))
+	case *messages.CancelTask:
+		s.end(ctx, messages.KindTask, msg.Key, "cancel", &actors.End{Timeout: msg.Timeout},
+			reply(ctx, func(_ *actors.Ended, err error) any { return &messages.CancelTaskResponse{Err: err} }))
+	case *messages.RegisterCustomResource:
+		err := s.registerCustom(ctx, msg.Key, msg.Resource, msg.Cleanup, "nil cleanup")
+		respond(ctx, &messages.RegisterCustomResourceResponse{Err: err})
+	case *messages.RegisterCloser:
+		var cleanup messages.CleanupFunc
+		if msg.Closer != nil {
+			cleanup = func(_ context.Context, r any) error { return r.(io.Closer).Close() }
+		}
+		err := s.registerCustom(ctx, msg.Key, msg.Closer, cleanup, "nil closer")
+		respond(ctx, &messages.RegisterCloserResponse{Err: err})
+	case *messages.UnregisterCustomResource:
+		s.end(ctx, messages.KindCustomResource, msg.Key, "unregister", &actors.End{Mode: actors.EndRelease},
+			reply(ctx, func(e *actors.Ended, err error) any {
+				r := &messages.UnregisterCustomResourceResponse{Err: err}
+				if e != nil && err == nil {
+					r.Resource = e.Resource
+				}
+				return r
+			}))
+	case *messages.CleanupCustomResource:
+		s.end(ctx, messages.KindCustomResource, msg.Key, "cleanup", &actors.End{Timeout: msg.Timeout},
+			reply(ctx, func(_ *actors.Ended, err error) any { return &messages.CleanupCustomResourceResponse{Err: err} }))
+	case *messages.CleanupAll:
+		if s.closing {
+			respond(ctx, &messages.CleanupAllResponse{Err: fmt.Errorf("resman: cleanup all: %w", messages.ErrClosed)})
+			return
+		}
+		to := ctx.Sender()
+		s.cleanupAll(ctx, func(err error) { send(s.system, to, &messages.CleanupAllResponse{Err: err}) })
+	case *messages.Shutdown:
+		s.onShutdown(ctx)
+	case *messages.GetStatus:
+		respond(ctx, &messages.GetStatusResponse{Status: s.reg.status()})
+	case *messages.Subscribe:
+		s.onSubscribe(ctx, msg)
+	case *messages.Unsubscribe:
+		if msg.Subscriber != nil && s.rt.bus.unsubscribe(msg.Subscriber) {
+			ctx.Unwatch(msg.Subscriber)
+		}
+		respond(ctx, &messages.UnsubscribeResponse{})
+	}
+}
