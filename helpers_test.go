@@ -104,3 +104,5 @@ func ctxT(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o644) }

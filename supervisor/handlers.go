@@ -201,9 +201,14 @@ func (s *supervisor) onExited(msg *actors.Exited) {
 	s.publishExit(e, msg)
 }
 
+// maxSignal is the highest Linux signal number (SIGRTMAX).
+const maxSignal = 64
+
 func (s *supervisor) waitProcess(ctx actor.Context, msg *messages.WaitProcess) {
 	e := s.reg.get(messages.KindProcess, msg.Key)
 	switch {
+	case msg.Key == "":
+		respond(ctx, &messages.WaitProcessResponse{Err: messages.Invalid(messages.KindProcess, msg.Key, "wait", "empty key")})
 	case e == nil || e.pending:
 		respond(ctx, &messages.WaitProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, "wait", messages.ErrNotRegistered)})
 	case e.exit != nil:
@@ -216,8 +221,15 @@ func (s *supervisor) waitProcess(ctx actor.Context, msg *messages.WaitProcess) {
 // end starts (or joins) the end of a registration: a stop, cancel or
 // cleanup, or a release to the caller (unregister).
 func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, req *actors.End, w func(*actors.Ended, error)) {
-	if req.Timeout < 0 {
+	switch {
+	case key == "":
+		w(nil, messages.Invalid(kind, key, op, "empty key"))
+		return
+	case req.Timeout < 0:
 		w(nil, messages.Invalid(kind, key, op, fmt.Sprintf("negative timeout %v", req.Timeout)))
+		return
+	case req.Signal < 0 || req.Signal > maxSignal:
+		w(nil, messages.Invalid(kind, key, op, fmt.Sprintf("signal %d", int(req.Signal))))
 		return
 	}
 	if s.closing {
