@@ -13,10 +13,11 @@ type Task struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex // guards err and hooks; err is final once done is closed
-	err    error
-	hooks  []taskHook
-	nextID uint64
+	mu       sync.Mutex // guards the fields below
+	err      error      // fn's result, once finished
+	finished bool       // fn has returned; done is closed right after the hooks ran
+	hooks    []taskHook
+	nextID   uint64
 }
 
 // StartTask runs fn in a new goroutine at once, with its own cancellable
@@ -49,17 +50,20 @@ func (t *Task) run(ctx context.Context, fn func(ctx context.Context) error) {
 	err = fn(ctx)
 }
 
+// finish records fn's result, runs the hooks, then closes done: whoever
+// sees Done closed knows every hook has run (a supervisor has been told).
 func (t *Task) finish(err error) {
 	t.mu.Lock()
 	t.err = err
+	t.finished = true
 	hooks := t.hooks
 	t.hooks = nil
-	close(t.done)
 	t.mu.Unlock()
 	t.cancel() // release the context's resources
 	for _, h := range hooks {
 		h.f(err)
 	}
+	close(t.done)
 }
 
 // Cancel cancels the task's context. It does not wait; see Wait.
@@ -75,6 +79,11 @@ func (t *Task) Done() <-chan struct{} { return t.done }
 
 // Err is nil until Done is closed, then fn's result.
 func (t *Task) Err() error {
+	select {
+	case <-t.done:
+	default:
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.err
@@ -93,19 +102,18 @@ func (t *Task) Wait(ctx context.Context) error {
 	}
 }
 
-// OnDone arranges for f to be called with fn's result once the task is done,
-// on the task's goroutine (at once, on the caller's, if it is done already).
+// OnDone arranges for f to be called with fn's result when fn returns, on
+// the task's goroutine before Done is closed (at once, on the caller's, if fn
+// has returned already).
 // The returned function removes f if it has not run yet. It is how a
 // supervisor watches a task without a goroutine per task.
 func (t *Task) OnDone(f func(error)) (remove func()) {
 	t.mu.Lock()
-	select {
-	case <-t.done:
+	if t.finished {
 		err := t.err
 		t.mu.Unlock()
 		f(err)
 		return func() {}
-	default:
 	}
 	id := t.nextID
 	t.nextID++

@@ -65,8 +65,6 @@ func (r *registry) remove(e *entry) {
 	delete(r.byChild, e.child.Id)
 }
 
-func (r *registry) len() int { return len(r.byGen) }
-
 func (r *registry) each(f func(*entry)) {
 	for _, e := range r.byGen {
 		f(e)

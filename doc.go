@@ -1,0 +1,91 @@
+// Package resman makes cleanup a guarantee. A program registers the OS
+// processes, goroutine tasks and other resources it starts with a
+// [Manager]; the manager stops a process gracefully (signal, grace period,
+// SIGKILL, reap), cancels a task and waits for it, runs a resource's cleanup
+// function, cleans up everything at once at shutdown, and reports the status
+// of everything it tracks.
+//
+// # Processes
+//
+// [Manager.StartProcess] starts an [os/exec.Cmd] in a process group of its
+// own, with a parent-death SIGKILL, and registers it atomically (if the key
+// is taken, the command is not started). [Manager.RegisterProcess] tracks a
+// command the caller started. From then on the manager reaps the process
+// when it exits: no zombies, and the exit code shows in [Manager.Status].
+//
+// [Manager.StopProcess] sends SIGTERM (or [WithSignal]'s signal) to the
+// process group when the process leads one, else to the process alone —
+// never to the caller's own group — waits up to the grace period, SIGKILLs
+// the group, waits until none of it is left, reaps and unregisters. The
+// leader is reaped last, so its PID and group id stay reserved while
+// signals fly: no signal can reach a process that reused the PID.
+//
+// What a process-group stop cannot reach: a descendant that left the group
+// with setsid or setpgid (a daemonizing double fork does). [WithCgroup]
+// closes that gap where a writable cgroup v2 hierarchy exists: each process
+// started through StartProcess gets a cgroup of its own at clone time, and a
+// stop signals every member and then writes cgroup.kill.
+//
+// Exits are watched through pidfds in Go's netpoller: a thousand idle
+// processes cost a thousand parked goroutines, not a thousand OS threads.
+//
+// # Tasks
+//
+// [StartTask] runs a function in a goroutine with its own cancellable
+// context and records its result; a panic is recovered into [ErrPanicked].
+// [Manager.Go] starts and registers one atomically. [Manager.CancelTask]
+// cancels and waits up to the grace period; a goroutine that ignores its
+// context cannot be killed, so it is reported ([ErrTimeout], and a log line
+// with its key), never forgotten.
+//
+// # Custom resources
+//
+// [Manager.RegisterCustomResource] tracks any value with a [CleanupFunc];
+// [Manager.RegisterCloser] tracks an [io.Closer]. The cleanup gets a context
+// with the grace-period deadline; its error, panic or overrun is returned.
+//
+// # Guarantees
+//
+// Every stop, cancel and cleanup runs at most once per registration,
+// whatever races with it (a second stop waits for the first and returns its
+// result). A Register call that returns an error tracked nothing; one that
+// returns nil tracked it. A caller's context ending only ends that caller's
+// wait: the stop it started still completes. [Manager.CleanupAll] stops
+// everything concurrently, so it takes about as long as the slowest stop,
+// and returns every failure joined. [Manager.Shutdown] refuses new work with
+// [ErrClosed], cleans up, stops the actors and is idempotent.
+//
+// # Errors
+//
+// Every error about a resource is a *[ResourceError] with its Kind, Key and
+// Op, printed as `resman: <op> <kind> "<key>": <cause>`, that wraps one of
+// [ErrAlreadyRegistered], [ErrNotRegistered], [ErrInvalid], [ErrTimeout],
+// [ErrPanicked], [ErrClosed], or the underlying cause. Bad input never panics.
+//
+// # Actors
+//
+// resman is built on protoactor-go. A supervisor actor owns the registry
+// (no lock guards it) and every tracked resource is a child actor that owns
+// its resource and does the blocking work in goroutines of its own, so the
+// supervisor never waits. Each Manager method is one request message; actors
+// can send the same requests (package messages) to [Manager.PID] and get
+// exactly one typed reply each.
+//
+// [Props] spawns the supervisor under an actor of your own and [Attach]
+// wraps it in a Manager. When an ancestor stops, protoactor stops the
+// supervisor's children first: each child ends its resource (stop, cancel or
+// cleanup, with the default grace period) before it reports Stopped, so the
+// supervisor's Stopped means everything it tracked is cleaned up. While
+// stopping, it refuses requests with [ErrClosed].
+//
+// Supervision: the supervisor and its children recover their own panics and
+// go on serving, so a bug in one resource's handling never loses the
+// resource or the registry; should protoactor still see a child fail, the
+// supervisor's strategy resumes it, its state intact (a restart would
+// re-create it, and stopping would lose the resource).
+//
+// Events: [WithEventHook] and messages.Subscribe deliver an [Event] for every
+// registration, exit, stop, failure and unregistration, in order per
+// resource, from a goroutine of the supervisor's: a slow hook delays only
+// later events.
+package resman
