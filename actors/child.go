@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/messages"
 )
 
 // resource is what differs between the three kinds of child.
@@ -29,7 +32,8 @@ type child struct {
 	parent   *actor.PID         // set in Started
 	started  bool               // Started ran once (a restart must not start twice)
 	endAsked bool               // an End was accepted; at most one per registration
-	finished chan struct{}      // closed by finish; owned by whoever calls finish
+	finished chan struct{}      // closed by finish
+	once     sync.Once          // finish runs once, whoever calls it
 }
 
 func newProps(h *Handle, res resource, opts Options) *actor.Props {
@@ -83,6 +87,13 @@ func (c *child) requestEnd(e *End) {
 		return
 	default:
 	}
+	defer func() {
+		// Should ending panic, the registration still ends, as a failure
+		// the supervisor reports, and Stopping cannot hang on it.
+		if r := recover(); r != nil {
+			c.finish(&Ended{Mode: e.Mode, Err: &messages.PanicError{Value: r, Stack: debug.Stack()}})
+		}
+	}()
 	c.res.end(c, e)
 }
 
@@ -92,15 +103,17 @@ func (c *child) report(msg any) {
 }
 
 // finish records the outcome, tells the supervisor and releases Stopping.
-// Called exactly once, by the goroutine doing the end.
+// Only the first call counts.
 func (c *child) finish(e *Ended) {
-	e.Gen = c.h.Gen
-	c.h.final.Store(e)
-	c.report(e)
-	close(c.finished)
+	c.once.Do(func() {
+		e.Gen = c.h.Gen
+		c.h.final.Store(e)
+		c.report(e)
+		close(c.finished)
+	})
 }
 
 // abandon marks the child as having nothing to end (its start failed).
 func (c *child) abandon() {
-	close(c.finished)
+	c.once.Do(func() { close(c.finished) })
 }

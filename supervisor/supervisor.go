@@ -82,8 +82,15 @@ type supervisor struct {
 func (s *supervisor) Receive(ctx actor.Context) {
 	defer func() {
 		if r := recover(); r != nil {
+			// A malformed request (a nil message, say) must neither take the
+			// supervisor down nor leave its sender without the one reply.
+			stack := debug.Stack()
 			s.cfg.Logger.Error("resman: supervisor recovered from a panic",
-				"message", fmt.Sprintf("%T", ctx.Message()), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				"message", fmt.Sprintf("%T", ctx.Message()), "panic", fmt.Sprint(r), "stack", string(stack))
+			if resp := errorReply(ctx.Message(), fmt.Errorf("resman: request %T: %w", ctx.Message(),
+				&messages.PanicError{Value: r, Stack: stack})); resp != nil {
+				respond(ctx, resp)
+			}
 		}
 	}()
 	switch msg := ctx.Message().(type) {
