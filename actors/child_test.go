@@ -1,0 +1,100 @@
+package actors
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/resman-dev/resman/messages"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// faulty is a resource whose start or end panics.
+type faulty struct {
+	panicStart, panicEnd bool
+}
+
+func (f *faulty) start(*child) {
+	if f.panicStart {
+		panic("start failed")
+	}
+}
+
+func (f *faulty) end(c *child, e *End) {
+	if f.panicEnd {
+		panic("end failed")
+	}
+	c.finish(&Ended{Mode: e.Mode})
+}
+
+func (f *faulty) stopped(*child) {}
+
+// parent spawns one child and passes what the child reports to the test.
+type parent struct {
+	props *actor.Props
+	child chan *actor.PID
+	got   chan any
+}
+
+func (p *parent) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		p.child <- ctx.Spawn(p.props)
+	case *Ended:
+		p.got <- msg
+	}
+}
+
+func spawn(t *testing.T, res resource) (*actor.ActorSystem, *actor.PID, *actor.PID, chan any, *Handle) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	t.Cleanup(system.Shutdown)
+	h := &Handle{Gen: 7, Kind: messages.KindCustomResource, Key: "k"}
+	p := &parent{props: newProps(h, res, Options{DefaultTimeout: time.Second}), child: make(chan *actor.PID, 1), got: make(chan any, 4)}
+	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
+	return system, pid, <-p.child, p.got, h
+}
+
+func TestPanicInStartKeepsTheChild(t *testing.T) {
+	system, parentPID, child, got, _ := spawn(t, &faulty{panicStart: true})
+	system.Root.Send(child, &End{Mode: EndStop})
+	select {
+	case msg := <-got:
+		e := msg.(*Ended)
+		require.NoError(t, e.Err)
+		require.EqualValues(t, 7, e.Gen)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child stopped serving after a panic")
+	}
+	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
+}
+
+func TestPanicInEndStillEnds(t *testing.T) {
+	system, parentPID, child, got, _ := spawn(t, &faulty{panicEnd: true})
+	system.Root.Send(child, &End{Mode: EndStop})
+	select {
+	case msg := <-got:
+		require.ErrorIs(t, msg.(*Ended).Err, messages.ErrPanicked)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no outcome")
+	}
+	// Stopping does not hang on it.
+	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
+}
+
+func TestStoppingEndsTheResource(t *testing.T) {
+	system, parentPID, _, _, h := spawn(t, &faulty{})
+	require.Nil(t, h.Final())
+	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
+	// The parent may stop before it reads the child's report (protoactor
+	// delivers Terminated first); the outcome is in the handle either way.
+	final := h.Final()
+	require.NotNil(t, final, "the child ended its resource before it stopped")
+	require.Equal(t, EndStop, final.Mode)
+}
