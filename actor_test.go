@@ -20,13 +20,25 @@ import (
 )
 
 // newSystem returns a quiet actor system, shut down when the test ends.
+// resman must not cause dead letters in it: the test fails if it does.
 func newSystem(t testing.TB) *actor.ActorSystem {
 	t.Helper()
 	system := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
 		actor.WithDeadLetterThrottleInterval(time.Millisecond),
 	)
-	t.Cleanup(system.Shutdown)
+	var dead atomic.Value
+	system.EventStream.Subscribe(func(evt any) {
+		if d, ok := evt.(*actor.DeadLetterEvent); ok {
+			dead.CompareAndSwap(nil, fmt.Sprintf("%T to %v", d.Message, d.PID))
+		}
+	})
+	t.Cleanup(func() {
+		system.Shutdown()
+		if d := dead.Load(); d != nil {
+			t.Errorf("dead letter: %v", d)
+		}
+	})
 	return system
 }
 
@@ -176,15 +188,15 @@ func (a *treeActor) Receive(ctx actor.Context) {
 // spawnTree spawns top → middle → supervisor (from resman.Props) and returns
 // the top's and the supervisor's PIDs.
 func spawnTree(t *testing.T, system *actor.ActorSystem, opts ...resman.Option) (top, sup *actor.PID) {
-	pids := make(chan *actor.PID, 2)
+	middles, sups := make(chan *actor.PID, 1), make(chan *actor.PID, 1)
 	middle := func() *actor.Props {
 		return actor.PropsFromProducer(func() actor.Actor {
-			return &treeActor{child: func() *actor.Props { return resman.Props(opts...) }, pids: pids}
+			return &treeActor{child: func() *actor.Props { return resman.Props(opts...) }, pids: sups}
 		})
 	}
-	top = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &treeActor{child: middle, pids: pids} }))
-	<-pids // middle
-	return top, <-pids
+	top = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &treeActor{child: middle, pids: middles} }))
+	<-middles
+	return top, <-sups
 }
 
 // watcher returns a channel closed when pid terminates.

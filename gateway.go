@@ -69,6 +69,11 @@ func (m *Manager) request(ctx context.Context, req any) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	select {
+	case <-m.gone: // known to be gone: no dead letter
+		return nil, ErrClosed
+	default:
+	}
 	r := &replyProcess{system: m.system, ch: make(chan any, 1)}
 	pid, _ := m.system.ProcessRegistry.Add(r, "resman-reply"+m.system.ProcessRegistry.NextId())
 	m.system.Root.RequestWithCustomSender(m.pid, req, pid)

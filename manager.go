@@ -403,10 +403,14 @@ func (m *Manager) shutdown() {
 	default:
 		m.shutdownErr = resp.(*messages.ShutdownResponse).Err
 	}
-	m.system.Root.Stop(m.pid)
-	<-m.gone
+	select {
+	case <-m.gone:
+	default:
+		m.system.Root.Stop(m.pid)
+		<-m.gone
+	}
 	if m.rt != nil {
-		<-m.rt.EventsDone()
+		m.rt.Wait()
 	}
 	if m.owned {
 		m.system.Shutdown()

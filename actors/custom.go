@@ -37,9 +37,9 @@ func (r *custom) end(c *child, e *End) {
 // reported at the deadline instead of being waited for.
 func (r *custom) run(c *child, grace time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel() // not before the outcome is known: a cancel would look like the deadline
 	result := make(chan error, 1)
 	go func() { // owned by run; ends when the cleanup returns, even after the deadline
-		defer cancel()
 		result <- callCleanup(ctx, r.cleanup, r.value)
 	}()
 	select {

@@ -18,27 +18,62 @@ import (
 // its group to be gone. Past it the stop reports ErrTimeout.
 const KillWait = 5 * time.Second
 
+// owner says which goroutine has taken charge of the process's end. Only
+// the owner signals and reaps, and the leader is reaped last: while signals
+// fly its PID and group id stay reserved, so none can reach a stranger.
+type owner int
+
+const (
+	ownerNone    owner = iota
+	ownerExit          // it exited on its own: the watch goroutine clears up and reaps
+	ownerStop          // a stop
+	ownerRelease       // an unregister: handed back
+)
+
+// ProcessConfig is what a process child needs besides its cmd.
+type ProcessConfig struct {
+	Start   bool             // StartProcess: the child starts cmd
+	Watch   *proc.ExitWatch  // RegisterProcess: the watch opened while validating
+	Cgroups *proc.CgroupRoot // WithCgroup: StartProcess puts cmd in a cgroup of its own below it
+	Guard   *proc.Guard      // the host-death watcher; nil: none
+	Options Options
+}
+
 // process is the resource of a process child.
 type process struct {
 	cmd    *exec.Cmd
-	launch bool // StartProcess: the child starts cmd
+	launch bool
 	watch  *proc.ExitWatch
-	pgid   int              // the group to signal; 0: signal the process alone
-	cgs    *proc.CgroupRoot // WithCgroup: StartProcess puts the process in a cgroup of its own
-	cg     *proc.Cgroup     // that cgroup; a stop signals and kills it whole
+	cgs    *proc.CgroupRoot
+	guard  *proc.Guard
+	pgid   int          // the group to signal; 0: signal the process alone
+	cg     *proc.Cgroup // its cgroup, if any: a stop signals and kills it whole
 
-	mu       sync.Mutex // guards the flags below, and makes a reap and a signal mutually exclusive
-	reaped   bool       // cmd.Wait has returned: the PID may be reused, never signal it again
-	stopping bool       // a stop owns the process: only the stop goroutine reaps
-	released bool       // handed back: nobody here reaps
+	mu     sync.Mutex    // guards owner
+	owner  owner         // who ends it; set once
+	reaped chan struct{} // closed when the owner is done with it (reaped, or handed back)
 }
 
-// ProcessProps returns the props of the child that owns cmd. If start is
-// true, the child starts cmd (StartProcess) and reports Started, in a cgroup
-// of its own below cgroups if that is not nil; otherwise cmd must already be
-// started and watch must watch it.
-func ProcessProps(h *Handle, cmd *exec.Cmd, start bool, watch *proc.ExitWatch, cgroups *proc.CgroupRoot, opts Options) *actor.Props {
-	return newProps(h, &process{cmd: cmd, launch: start, watch: watch, cgs: cgroups}, opts)
+// ProcessProps returns the props of the child that owns cmd.
+func ProcessProps(h *Handle, cmd *exec.Cmd, cfg ProcessConfig) *actor.Props {
+	return newProps(h, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
+		reaped: make(chan struct{})}, cfg.Options)
+}
+
+// WatchProcess validates a started cmd and opens its exit watch: the part
+// of RegisterProcess that can fail, done before anything is tracked.
+func WatchProcess(cmd *exec.Cmd) (*proc.ExitWatch, error) {
+	if cmd.Process == nil {
+		return nil, fmt.Errorf("%w: cmd not started", messages.ErrInvalid)
+	}
+	if cmd.ProcessState != nil {
+		return nil, fmt.Errorf("%w: cmd already waited", messages.ErrInvalid)
+	}
+	w, err := proc.OpenExitWatch(cmd.Process.Pid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", messages.ErrInvalid, err)
+	}
+	return w, nil
 }
 
 // startCmd starts cmd, inside a fresh cgroup when configured: placed there
@@ -66,22 +101,6 @@ func (p *process) startCmd() error {
 	return nil
 }
 
-// WatchProcess validates a started cmd and starts watching its exit: it is
-// the part of RegisterProcess that can fail, done before anything is tracked.
-func WatchProcess(cmd *exec.Cmd) (*proc.ExitWatch, error) {
-	if cmd.Process == nil {
-		return nil, fmt.Errorf("%w: cmd not started", messages.ErrInvalid)
-	}
-	if cmd.ProcessState != nil {
-		return nil, fmt.Errorf("%w: cmd already waited", messages.ErrInvalid)
-	}
-	w, err := proc.OpenExitWatch(cmd.Process.Pid)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", messages.ErrInvalid, err)
-	}
-	return w, nil
-}
-
 func (p *process) start(c *child) {
 	if p.launch {
 		if err := p.startCmd(); err != nil {
@@ -103,114 +122,177 @@ func (p *process) start(c *child) {
 		if err != nil { // cannot happen for a child we just started; do not leak it
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
+			p.removeCgroup()
 			c.report(&Started{Gen: c.h.Gen, Err: err})
 			c.abandon()
 			return
 		}
 		p.watch = w
 	}
+	p.guardAdd()
 	p.watch.Start(func() { p.exited(c) })
 	if p.launch {
 		c.report(&Started{Gen: c.h.Gen, PID: pid})
 	}
 }
 
-// exited runs once the process has exited on its own: reap it (no zombie)
-// unless a stop or a release owns it.
-func (p *process) exited(c *child) {
+func (p *process) guardAdd() {
+	switch {
+	case p.guard == nil:
+	case p.cg != nil:
+		p.guard.AddCgroup(p.cg.Dir())
+	case p.pgid != 0:
+		p.guard.AddGroup(p.pgid)
+	}
+}
+
+func (p *process) guardRemove() {
+	switch {
+	case p.guard == nil:
+	case p.cg != nil:
+		p.guard.RemoveCgroup(p.cg.Dir())
+	case p.pgid != 0:
+		p.guard.RemoveGroup(p.pgid)
+	}
+}
+
+// take makes o the owner if nobody is; it reports who owns the process.
+func (p *process) take(o owner) owner {
 	p.mu.Lock()
-	if p.stopping || p.released || p.reaped {
-		p.mu.Unlock()
+	defer p.mu.Unlock()
+	if p.owner == ownerNone {
+		p.owner = o
+	}
+	return p.owner
+}
+
+// exited runs on the watch goroutine once the process has exited on its
+// own. What is left of its group (or cgroup) is stopped too, as systemd's
+// KillMode=control-group does when a main process exits: it gets SIGTERM,
+// what is left of the grace period, then SIGKILL. Then the leader is reaped:
+// no zombie, and its exit status is reported.
+func (p *process) exited(c *child) {
+	if p.take(ownerExit) != ownerExit {
 		return
 	}
-	p.reap()
+	deadline := time.Now().Add(c.opts.DefaultTimeout)
+	if err := p.clearRest(deadline); err != nil {
+		c.opts.Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", c.h.Key, "err", err)
+	}
+	p.guardRemove()
+	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
+	close(p.reaped)
 	state := p.cmd.ProcessState
-	p.mu.Unlock()
 	c.report(&Exited{Gen: c.h.Gen, State: state, ExitCode: exitCode(state)})
 }
 
-// reap waits for the exited process; p.mu is held.
-func (p *process) reap() {
-	_ = p.cmd.Wait() // the exit status is in cmd.ProcessState
-	p.reaped = true
+// clearRest stops the rest of the group or cgroup once the leader has
+// exited (and is not reaped).
+func (p *process) clearRest(deadline time.Time) error {
+	switch {
+	case p.cg != nil:
+		if !p.cg.Populated() {
+			return nil
+		}
+		p.cg.Signal(syscall.SIGTERM)
+	case p.pgid != 0:
+		if proc.GroupEmpty(p.pgid) {
+			return nil
+		}
+		_ = proc.SignalGroup(p.pgid, syscall.SIGTERM)
+	default:
+		return nil
+	}
+	return p.killRest(deadline)
+}
+
+// killRest waits until the group (or cgroup) is empty or the deadline
+// passes, then SIGKILLs what is left and waits, bounded, until it is gone.
+func (p *process) killRest(deadline time.Time) error {
+	if p.cg != nil {
+		if p.cg.WaitEmpty(deadline) {
+			return nil
+		}
+		_ = p.cg.Kill()
+		if !p.cg.WaitEmpty(time.Now().Add(KillWait)) {
+			return fmt.Errorf("%w: cgroup %s survived cgroup.kill", messages.ErrTimeout, p.cg.Dir())
+		}
+		return nil
+	}
+	if proc.WaitGroupEmpty(p.pgid, deadline) {
+		return nil
+	}
+	// A group SIGKILL only queues the signals: wait until they are gone.
+	_ = proc.SignalGroup(p.pgid, syscall.SIGKILL)
+	if !proc.WaitGroupEmpty(p.pgid, time.Now().Add(KillWait)) {
+		return fmt.Errorf("%w: process group %d survived SIGKILL", messages.ErrTimeout, p.pgid)
+	}
+	return nil
 }
 
 func (p *process) end(c *child, e *End) {
 	switch e.Mode {
 	case EndRelease:
-		go p.release(c)
+		go p.release(c) // owned by the child; ends once the process is handed back
 	default:
-		go p.stop(c, c.opts.timeout(e.Timeout), e.Signal)
+		go p.stop(c, c.opts.timeout(e.Timeout), e.Signal) // owned by the child; ends within grace + KillWait
 	}
 }
 
 func (p *process) release(c *child) {
-	p.mu.Lock()
-	if !p.reaped {
-		p.released = true
-	}
-	p.mu.Unlock()
-	p.watch.Close()
-	if p.watch.HasExited() && p.cmd.ProcessState == nil {
-		_ = p.cmd.Wait() // it exited: hand it back reaped, ProcessState set
+	if p.take(ownerRelease) == ownerRelease {
+		p.watch.Close()
+		p.guardRemove()
+		if p.watch.HasExited() {
+			_ = p.cmd.Wait() // it exited: hand it back reaped, ProcessState set
+		}
+		close(p.reaped)
+	} else {
+		<-p.reaped // it exited on its own and is being cleared up: hand it back reaped
 	}
 	if p.cg != nil && !p.cg.Populated() {
-		_ = p.cg.Remove() // a populated one is the caller's now, with the process
+		p.removeCgroup() // a populated one goes with the process, to the caller
 	}
 	c.finish(&Ended{Mode: EndRelease, Cmd: p.cmd, State: p.cmd.ProcessState})
 }
 
 func (p *process) stop(c *child, grace time.Duration, sig syscall.Signal) {
-	p.mu.Lock()
-	if p.reaped {
-		p.mu.Unlock()
-		// It exited on its own; with a cgroup, what it left behind goes too.
-		c.finish(&Ended{Mode: EndStop, Err: p.killCgroup(), State: p.cmd.ProcessState})
+	if p.take(ownerStop) != ownerStop {
+		// It exited on its own: its group is being cleared up; wait for that.
+		<-p.reaped
+		p.removeCgroup()
+		c.finish(&Ended{Mode: EndStop, State: p.cmd.ProcessState})
 		return
 	}
-	p.stopping = true // from here only this goroutine signals and reaps
-	p.mu.Unlock()
-
 	err := p.terminate(grace, sig)
 	if err != nil && !p.watch.HasExited() {
-		// It survived SIGKILL (uninterruptible sleep): reap it when it goes,
-		// so it never stays a zombie. The goroutine ends with the process.
+		// The leader survived SIGKILL (uninterruptible sleep): reap it when it
+		// goes, so it never stays a zombie. The goroutine ends with the process.
 		go func() {
 			<-p.watch.Exited()
+			p.guardRemove()
 			_ = p.cmd.Wait()
+			close(p.reaped)
 		}()
 		c.finish(&Ended{Mode: EndStop, Err: err})
 		return
 	}
 	p.watch.Close()
-	p.mu.Lock()
-	p.reap()
-	p.mu.Unlock()
-	if p.cg != nil {
-		if rmErr := p.cg.Remove(); err == nil {
-			err = rmErr
-		}
-	}
+	p.guardRemove()
+	_ = p.cmd.Wait()
+	close(p.reaped)
+	p.removeCgroup()
 	c.finish(&Ended{Mode: EndStop, Err: err, State: p.cmd.ProcessState})
 }
 
-// killCgroup empties and removes the cgroup of a process already reaped.
-func (p *process) killCgroup() error {
-	if p.cg == nil {
-		return nil
+func (p *process) removeCgroup() {
+	if p.cg != nil {
+		_ = p.cg.Remove()
 	}
-	if p.cg.Populated() {
-		_ = p.cg.Kill()
-		if !p.cg.WaitEmpty(time.Now().Add(KillWait)) {
-			return fmt.Errorf("%w: cgroup %s survived cgroup.kill", messages.ErrTimeout, p.cg.Dir())
-		}
-	}
-	return p.cg.Remove()
 }
 
 // terminate signals, waits out the grace period, kills and waits until
-// nothing of the group is left. The leader is not reaped yet, so its PID and
-// group id stay reserved throughout and no signal can reach a stranger.
+// nothing of the group is left. The leader is not reaped yet.
 func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
 	if sig == 0 {
 		sig = syscall.SIGTERM
@@ -218,29 +300,9 @@ func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
 	deadline := time.Now().Add(grace)
 	p.signal(sig)
 	if sig != syscall.SIGKILL {
-		t := time.NewTimer(grace)
-		select {
-		case <-p.watch.Exited():
-		case <-t.C:
-		}
-		t.Stop()
+		waitClosed(p.watch.Exited(), grace)
 	}
-	if p.cg != nil {
-		// The leader is gone (or the grace period is over); the rest of the
-		// cgroup gets what is left of it, then cgroup.kill.
-		if p.watch.HasExited() && p.cg.WaitEmpty(deadline) {
-			return nil
-		}
-		_ = p.cg.Kill()
-		if !waitClosed(p.watch.Exited(), KillWait) {
-			return messages.ErrTimeout
-		}
-		if !p.cg.WaitEmpty(time.Now().Add(KillWait)) {
-			return fmt.Errorf("%w: cgroup %s survived cgroup.kill", messages.ErrTimeout, p.cg.Dir())
-		}
-		return nil
-	}
-	if p.pgid == 0 {
+	if p.pgid == 0 && p.cg == nil {
 		if !p.watch.HasExited() {
 			p.signal(syscall.SIGKILL)
 			if !waitClosed(p.watch.Exited(), KillWait) {
@@ -249,38 +311,37 @@ func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
 		}
 		return nil
 	}
-	// The leader is gone (or the grace period is over); the rest of the
-	// group gets what is left of the grace period, then SIGKILL.
-	if p.watch.HasExited() && proc.WaitGroupEmpty(p.pgid, deadline) {
-		return nil
+	if !p.watch.HasExited() {
+		// The grace period is over: everything goes at once.
+		deadline = time.Now()
 	}
-	p.signal(syscall.SIGKILL)
-	if !waitClosed(p.watch.Exited(), KillWait) {
-		return messages.ErrTimeout
+	// The rest of the group (or cgroup) gets what is left of the grace period.
+	err := p.killRest(deadline)
+	if !p.watch.HasExited() {
+		p.signal(syscall.SIGKILL)
+		if !waitClosed(p.watch.Exited(), KillWait) {
+			return fmt.Errorf("%w: process %d survived SIGKILL", messages.ErrTimeout, p.cmd.Process.Pid)
+		}
 	}
-	// A group SIGKILL only queues the signals: wait until they are gone.
-	if !proc.WaitGroupEmpty(p.pgid, time.Now().Add(KillWait)) {
-		return fmt.Errorf("%w: process group %d survived SIGKILL", messages.ErrTimeout, p.pgid)
-	}
-	return nil
+	return err
 }
 
-// signal sends sig to the group or to the process alone. Only called while
-// the leader is unreaped.
+// signal sends sig to the cgroup, the group or the process alone. Only
+// called by the owner, while the leader is unreaped.
 func (p *process) signal(sig syscall.Signal) {
-	if p.cg != nil {
+	switch {
+	case p.cg != nil:
 		p.cg.Signal(sig) // every member, whatever group or session it moved to
-		return
-	}
-	if p.pgid != 0 {
+	case p.pgid != 0:
 		_ = proc.SignalGroup(p.pgid, sig)
-		return
+	default:
+		_ = p.cmd.Process.Signal(sig) // through a pidfd: never a reused PID
 	}
-	_ = p.cmd.Process.Signal(sig) // through a pidfd: never a reused PID
 }
 
 func (p *process) stopped(*child) {}
 
+// waitClosed waits until ch is closed or d has passed.
 func waitClosed(ch <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -300,5 +361,5 @@ func exitCode(s *os.ProcessState) int {
 	return s.ExitCode()
 }
 
-// ExitCode is exported for the supervisor.
+// ExitCode is the exit code of s, -1 if a signal ended the process.
 func ExitCode(s *os.ProcessState) int { return exitCode(s) }

@@ -76,7 +76,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		return
 	}
 	h := s.reg.newHandle(messages.KindProcess, msg.Key)
-	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, false, watch, nil, s.opts), false,
+	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard, Options: s.opts}), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
 }
@@ -94,7 +94,7 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 	isolate(msg.Cmd)
 	h := s.reg.newHandle(messages.KindProcess, msg.Key)
 	to := ctx.Sender()
-	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, true, nil, s.cfg.Cgroup, s.opts), true, func(e *entry) {
+	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard, Options: s.opts}), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
 	})
 }
@@ -293,6 +293,11 @@ func (s *supervisor) finalize(ctx actor.Context, e *entry, out *actors.Ended, ch
 	default:
 		s.publish(e, messages.EventStopped, nil)
 	}
+	if childAlive && !s.stopping {
+		// Before the waiters run: a Shutdown's reply must wait for this child.
+		ctx.Stop(e.child)
+		s.dying[e.child.Id] = struct{}{}
+	}
 	if e.started != nil { // stopped before its start was reported
 		e.started(nil, messages.NewError(e.h.Kind, e.h.Key, "start", messages.ErrClosed))
 	}
@@ -305,9 +310,6 @@ func (s *supervisor) finalize(ctx actor.Context, e *entry, out *actors.Ended, ch
 		} else {
 			send(s.system, to, &messages.WaitProcessResponse{Err: messages.NewError(e.h.Kind, e.h.Key, "wait", messages.ErrNotRegistered)})
 		}
-	}
-	if childAlive {
-		ctx.Stop(e.child)
 	}
 }
 
@@ -325,11 +327,33 @@ func stopOp(kind messages.Kind) string {
 // terminated handles a child that is gone (its outcome may have overtaken
 // its Ended message) and a subscriber that stopped.
 func (s *supervisor) terminated(ctx actor.Context, msg *actor.Terminated) {
+	if _, ok := s.dying[msg.Who.Id]; ok {
+		delete(s.dying, msg.Who.Id)
+		s.whenDrained(nil)
+		return
+	}
 	if e := s.reg.byChild[msg.Who.Id]; e != nil {
 		s.finalize(ctx, e, e.h.Final(), false)
 		return
 	}
 	s.rt.bus.unsubscribe(msg.Who)
+}
+
+// whenDrained runs f (if not nil) and whatever waits once no child is still
+// stopping. A Shutdown replies only then, so that whoever stops the
+// supervisor next finds no child half gone (protoactor would send that child
+// a second Stop, to a dead letter).
+func (s *supervisor) whenDrained(f func()) {
+	if f != nil {
+		s.drained = append(s.drained, f)
+	}
+	if len(s.dying) > 0 {
+		return
+	}
+	for _, f := range s.drained {
+		f()
+	}
+	s.drained = nil
 }
 
 // cleanup collects the outcomes of a CleanupAll or Shutdown.
@@ -382,7 +406,9 @@ func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
 
 func (s *supervisor) onShutdown(ctx actor.Context) {
 	to := ctx.Sender()
-	answer := func(err error) { send(s.system, to, &messages.ShutdownResponse{Err: err}) }
+	answer := func(err error) {
+		s.whenDrained(func() { send(s.system, to, &messages.ShutdownResponse{Err: err}) })
+	}
 	if s.shutdown != nil {
 		if s.shutdown.finished {
 			answer(nil)

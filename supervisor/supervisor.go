@@ -40,12 +40,16 @@ func OpenCgroupRoot(dir string) (*CgroupRoot, error) { return proc.OpenCgroupRoo
 
 // Runtime lets the owner of a supervisor wait for its background work.
 type Runtime struct {
-	bus *bus
+	bus   *bus
+	guard *proc.Guard
 }
 
-// EventsDone is closed once the supervisor has stopped and every queued
-// event has been delivered.
-func (r *Runtime) EventsDone() <-chan struct{} { return r.bus.done }
+// Wait returns once the supervisor has stopped, every queued event has been
+// delivered and the host-death watcher process has exited.
+func (r *Runtime) Wait() {
+	<-r.bus.done
+	<-r.guard.Done()
+}
 
 // Props returns the supervisor's props and its runtime. Each spawn of the
 // props needs its own call: one registry per supervisor.
@@ -57,7 +61,8 @@ func Props(cfg Config) (*actor.Props, *Runtime) {
 		cfg.DefaultTimeout = 5 * time.Second
 	}
 	rt := &Runtime{}
-	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt}
+	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt, guard: proc.NewGuard(cfg.Logger), dying: map[string]struct{}{}}
+	rt.guard = s.guard
 	// A child recovers its own panics; should protoactor still see one, the
 	// child resumes with its state (and its resource) intact.
 	strategy := actor.NewOneForOneStrategy(10, time.Second, func(any) actor.Directive { return actor.ResumeDirective })
@@ -74,8 +79,12 @@ type supervisor struct {
 	self     *actor.PID
 	started  bool
 	closing  bool // Shutdown or Stopping: refuse new work
+	stopping bool // protoactor is stopping us, and so our children: never Stop one (it may be gone: a dead letter)
 	shutdown *cleanup
+	dying    map[string]struct{} // children told to stop whose Terminated has not come yet
+	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
+	guard    *proc.Guard // kills the tracked process groups if the host dies; closed at Stopped
 }
 
 // Receive dispatches one message. It never blocks.
@@ -105,10 +114,11 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		// protoactor stops the children next; each ends its resource before
 		// it reports Stopped, and we report Stopped after the last of them.
-		s.closing = true
+		s.closing, s.stopping = true, true
 	case *actor.Stopped:
 		s.reg.each(func(e *entry) { s.finalize(ctx, e, e.h.Final(), false) })
 		s.rt.bus.close()
+		s.guard.Close()
 	case *actor.Terminated:
 		s.terminated(ctx, msg)
 

@@ -40,7 +40,7 @@ func TestSupervisorLifecycle(t *testing.T) {
 	require.Equal(t, "string", st.Status.CustomResources[0].Type)
 	require.NoError(t, system.Root.StopFuture(sup).Wait())
 	require.Equal(t, "v", <-cleaned, "stopping the supervisor cleans up")
-	<-rt.EventsDone()
+	rt.Wait()
 	close(events)
 	var types []messages.EventType
 	for e := range events {
