@@ -29,7 +29,7 @@ done
 for x in $g; do
   case "$x" in
     /*) echo 1 > "$x/cgroup.kill" ;;
-    *) kill -KILL -- "-$x" ;;
+    *) kill -9 "-$x" ;;
   esac
 done 2>/dev/null
 exit 0
