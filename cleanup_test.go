@@ -270,3 +270,30 @@ func TestShutdownCallerDeadline(t *testing.T) {
 	close(gate)
 	require.NoError(t, m.Shutdown(ctx), "the shutdown went on")
 }
+
+func TestConcurrentUnregistersHandBackOnce(t *testing.T) {
+	m := newManager(t)
+	ctx := ctxT(t)
+	for i := range 50 {
+		task, err := m.Go(ctx, "t", func(ctx context.Context) error { <-ctx.Done(); return nil })
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		var handedBack atomic.Int32
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := m.UnregisterTask(ctx, "t")
+				if err == nil {
+					handedBack.Add(1)
+					require.Same(t, task, got)
+				} else {
+					require.ErrorIs(t, err, resman.ErrNotRegistered)
+				}
+			}()
+		}
+		wg.Wait()
+		require.EqualValues(t, 1, handedBack.Load(), "round %d: one caller gets it back", i)
+		task.Cancel()
+	}
+}

@@ -242,11 +242,12 @@ func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, 
 		return
 	}
 	if e.ending {
-		if e.endMode == req.Mode {
+		if e.endMode == actors.EndStop && req.Mode == actors.EndStop {
 			// A second stop of a key that is stopping waits for the same stop.
 			e.waiters = append(e.waiters, w)
 			return
 		}
+		// A resource is handed back once, to one caller.
 		why := "it is being stopped"
 		if e.endMode == actors.EndRelease {
 			why = "it is being unregistered"
