@@ -278,22 +278,23 @@ func TestConcurrentUnregistersHandBackOnce(t *testing.T) {
 		task, err := m.Go(ctx, "t", func(ctx context.Context) error { <-ctx.Done(); return nil })
 		require.NoError(t, err)
 		var wg sync.WaitGroup
-		var handedBack atomic.Int32
-		for range 4 {
+		tasks := make([]*resman.Task, 4)
+		errs := make([]error, 4)
+		for j := range tasks {
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				got, err := m.UnregisterTask(ctx, "t")
-				if err == nil {
-					handedBack.Add(1)
-					require.Same(t, task, got)
-				} else {
-					require.ErrorIs(t, err, resman.ErrNotRegistered)
-				}
-			}()
+			go func() { defer wg.Done(); tasks[j], errs[j] = m.UnregisterTask(ctx, "t") }()
 		}
 		wg.Wait()
-		require.EqualValues(t, 1, handedBack.Load(), "round %d: one caller gets it back", i)
+		handedBack := 0
+		for j, err := range errs {
+			if err == nil {
+				handedBack++
+				require.Same(t, task, tasks[j])
+			} else {
+				require.ErrorIs(t, err, resman.ErrNotRegistered)
+			}
+		}
+		require.Equal(t, 1, handedBack, "round %d: one caller gets it back", i)
 		task.Cancel()
 	}
 }
