@@ -96,10 +96,12 @@ func (l *ledger) live() map[resman.Kind][]string {
 		}
 	}
 	for _, keys := range out {
-		sort.Strings(keys)
+		sortStrings(keys)
 	}
 	return out
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
 
 // ended counts the manager's ends of tok; l.mu is held.
 func (l *ledger) ended(tok int64) int {
