@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,7 +58,8 @@ func FuzzOperations(f *testing.F) {
 
 type fuzzModel struct {
 	live     map[resman.Kind]map[string]int // key → token
-	cleaned  map[int]int                    // token → cleanups / cancels seen
+	cleaned  map[int]int                    // token → cleanups / cancels seen (booked on the test goroutine)
+	calls    map[int]*atomic.Int32          // token → cleanup function calls (counted on the manager's goroutines)
 	handed   map[int]int                    // token → hand-backs
 	tasks    map[int]*resman.Task
 	cmds     map[int]*exec.Cmd
@@ -69,7 +71,7 @@ type fuzzModel struct {
 
 func (f *fuzzModel) init() {
 	f.live = map[resman.Kind]map[string]int{resman.KindProcess: {}, resman.KindTask: {}, resman.KindCustomResource: {}}
-	f.cleaned, f.handed, f.ended = map[int]int{}, map[int]int{}, map[int]bool{}
+	f.cleaned, f.handed, f.ended, f.calls = map[int]int{}, map[int]int{}, map[int]bool{}, map[int]*atomic.Int32{}
 	f.tasks, f.cmds, f.closers, f.byKindOf = map[int]*resman.Task{}, map[int]*exec.Cmd{}, map[int]*closer{}, map[int]resman.Kind{}
 }
 
@@ -119,7 +121,9 @@ func (f *fuzzModel) step(t *testing.T, ctx context.Context, m *resman.Manager, o
 	case 0: // register a custom resource
 		want := f.taken(kindC, key)
 		tok := f.next + 1
-		err := m.RegisterCustomResource(ctx, key, tok, func(_ context.Context, v any) error { f.cleaned[v.(int)]++; return nil })
+		calls := &atomic.Int32{}
+		f.calls[tok] = calls
+		err := m.RegisterCustomResource(ctx, key, tok, func(context.Context, any) error { calls.Add(1); return nil })
 		expect(t, err, want, "register custom")
 		if want == nil {
 			f.add(kindC, key)
@@ -239,10 +243,12 @@ func (f *fuzzModel) step(t *testing.T, ctx context.Context, m *resman.Manager, o
 	}
 }
 
-// syncCloser records a closer's Close as its cleanup.
+// syncCloser books the cleanup function's (or Close's) calls as cleanups.
 func (f *fuzzModel) syncCloser(tok int) {
 	if c := f.closers[tok]; c != nil {
 		f.cleaned[tok] = int(c.closed.Load())
+	} else if calls := f.calls[tok]; calls != nil {
+		f.cleaned[tok] = int(calls.Load())
 	}
 }
 
