@@ -61,7 +61,7 @@ func TestFaultsAreContained(t *testing.T) {
 
 	// A crash inside the supervisor's handler: a nil request.
 	pp, got := spawnProbe(t, system)
-	crash := request[*messages.GetStatusResponse](t, system, pp, m.PID(), got, (*messages.GetStatus)(nil))
+	crash := request[*messages.CancelTaskResponse](t, system, pp, m.PID(), got, (*messages.CancelTask)(nil))
 	require.ErrorIs(t, crash.Err, resman.ErrPanicked)
 	serving("after the supervisor recovered")
 

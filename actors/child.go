@@ -42,6 +42,9 @@ func newProps(h *Handle, res resource, opts Options) *actor.Props {
 	}
 	c := &child{h: h, res: res, opts: opts, finished: make(chan struct{})}
 	// The same *child serves any re-incarnation, so a restart loses nothing.
+	if opts.Dispatcher != nil {
+		return actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithDispatcher(opts.Dispatcher))
+	}
 	return actor.PropsFromProducer(func() actor.Actor { return c })
 }
 

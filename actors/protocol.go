@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/resman-dev/resman/messages"
 )
 
@@ -80,8 +82,9 @@ func (h *Handle) Final() *Ended { return h.final.Load() }
 
 // Options configure a child.
 type Options struct {
-	DefaultTimeout time.Duration // grace period when End.Timeout is zero
-	Logger         *slog.Logger
+	DefaultTimeout time.Duration    // grace period when End.Timeout is zero
+	Logger         *slog.Logger     // never nil after newProps
+	Dispatcher     actor.Dispatcher // runs the child's mailbox; nil: protoactor's default
 }
 
 func (o Options) timeout(d time.Duration) time.Duration {

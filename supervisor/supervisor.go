@@ -42,6 +42,7 @@ func OpenCgroupRoot(dir string) (*CgroupRoot, error) { return proc.OpenCgroupRoo
 type Runtime struct {
 	bus   *bus
 	guard *proc.Guard
+	pool  *pool
 }
 
 // Wait returns once the supervisor has stopped, every queued event has been
@@ -49,6 +50,7 @@ type Runtime struct {
 func (r *Runtime) Wait() {
 	<-r.bus.done
 	<-r.guard.Done()
+	r.pool.wait()
 }
 
 // Props returns the supervisor's props and its runtime. Each spawn of the
@@ -60,13 +62,13 @@ func Props(cfg Config) (*actor.Props, *Runtime) {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 5 * time.Second
 	}
-	rt := &Runtime{}
+	rt := &Runtime{pool: newPool()}
 	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt, guard: proc.NewGuard(cfg.Logger), dying: map[string]struct{}{}}
 	rt.guard = s.guard
 	// A child recovers its own panics; should protoactor still see one, the
 	// child resumes with its state (and its resource) intact.
 	strategy := actor.NewOneForOneStrategy(10, time.Second, func(any) actor.Directive { return actor.ResumeDirective })
-	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(strategy))
+	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithSupervisor(strategy), actor.WithDispatcher(rt.pool))
 	return props, rt
 }
 
@@ -109,7 +111,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			s.system = ctx.ActorSystem()
 			s.self = ctx.Self()
 			s.rt.bus = newBus(s.system, s.cfg.EventHook, s.cfg.Logger)
-			s.opts = actors.Options{DefaultTimeout: s.cfg.DefaultTimeout, Logger: s.cfg.Logger}
+			s.opts = actors.Options{DefaultTimeout: s.cfg.DefaultTimeout, Logger: s.cfg.Logger, Dispatcher: s.rt.pool}
 		}
 	case *actor.Stopping:
 		// protoactor stops the children next; each ends its resource before
@@ -119,6 +121,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.reg.each(func(e *entry) { s.finalize(ctx, e, e.h.Final(), false) })
 		s.rt.bus.close()
 		s.guard.Close()
+		s.rt.pool.close() // this run finishes on its worker; the worker then ends
 	case *actor.Terminated:
 		s.terminated(ctx, msg)
 
