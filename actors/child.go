@@ -30,6 +30,7 @@ type child struct {
 	opts     Options
 	system   *actor.ActorSystem // set in Started
 	parent   *actor.PID         // set in Started
+	self     *actor.PID         // set in Started
 	started  bool               // Started ran once (a restart must not start twice)
 	endAsked bool               // an End was accepted; at most one per registration
 	finished chan struct{}      // closed by finish
@@ -65,6 +66,7 @@ func (c *child) Receive(ctx actor.Context) {
 		c.started = true
 		c.system = ctx.ActorSystem()
 		c.parent = ctx.Parent()
+		c.self = ctx.Self()
 		c.res.start(c)
 	case *End:
 		c.requestEnd(msg)
@@ -100,19 +102,27 @@ func (c *child) requestEnd(e *End) {
 	c.res.end(c, e)
 }
 
+// reportStart records the outcome of a start in the handle, then reports it.
+func (c *child) reportStart(st *Started) {
+	c.h.start.Store(st)
+	c.report(st)
+}
+
 // report sends msg to the supervisor. Safe from any goroutine.
 func (c *child) report(msg any) {
 	c.system.Root.Send(c.parent, msg)
 }
 
-// finish records the outcome, tells the supervisor and releases Stopping.
-// Only the first call counts.
+// finish records the outcome in the handle, releases Stopping and stops
+// the child: the supervisor learns the outcome from the child's Terminated,
+// one message instead of an outcome message and then a stop. Only the first
+// call counts; any goroutine may make it.
 func (c *child) finish(e *Ended) {
 	c.once.Do(func() {
 		e.Gen = c.h.Gen
 		c.h.final.Store(e)
-		c.report(e)
 		close(c.finished)
+		c.system.Root.Stop(c.self) // while stopping already: ignored by protoactor
 	})
 }
 

@@ -34,19 +34,21 @@ func (f *faulty) end(c *child, e *End) {
 
 func (f *faulty) stopped(*child) {}
 
-// parent spawns one child and passes what the child reports to the test.
+// parent spawns one child and, when the child terminates, passes the
+// outcome it left in the handle to the test.
 type parent struct {
 	props *actor.Props
+	h     *Handle
 	child chan *actor.PID
 	got   chan any
 }
 
 func (p *parent) Receive(ctx actor.Context) {
-	switch msg := ctx.Message().(type) {
+	switch ctx.Message().(type) {
 	case *actor.Started:
 		p.child <- ctx.Spawn(p.props)
-	case *Ended:
-		p.got <- msg
+	case *actor.Terminated:
+		p.got <- p.h.Final()
 	}
 }
 
@@ -56,7 +58,7 @@ func spawn(t *testing.T, res resource) (*actor.ActorSystem, *actor.PID, *actor.P
 	}))
 	t.Cleanup(system.Shutdown)
 	h := &Handle{Gen: 7, Kind: messages.KindCustomResource, Key: "k"}
-	p := &parent{props: newProps(h, res, Options{DefaultTimeout: time.Second}), child: make(chan *actor.PID, 1), got: make(chan any, 4)}
+	p := &parent{props: newProps(h, res, Options{DefaultTimeout: time.Second}), h: h, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	return system, pid, <-p.child, p.got, h
 }

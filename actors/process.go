@@ -104,7 +104,7 @@ func (p *process) startCmd() error {
 func (p *process) start(c *child) {
 	if p.launch {
 		if err := p.startCmd(); err != nil {
-			c.report(&Started{Gen: c.h.Gen, Err: err})
+			c.reportStart(&Started{Gen: c.h.Gen, Err: err})
 			c.abandon()
 			return
 		}
@@ -123,7 +123,7 @@ func (p *process) start(c *child) {
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
 			p.removeCgroup()
-			c.report(&Started{Gen: c.h.Gen, Err: err})
+			c.reportStart(&Started{Gen: c.h.Gen, Err: err})
 			c.abandon()
 			return
 		}
@@ -132,7 +132,7 @@ func (p *process) start(c *child) {
 	p.guardAdd()
 	p.watch.Start(func() { p.exited(c) })
 	if p.launch {
-		c.report(&Started{Gen: c.h.Gen, PID: pid})
+		c.reportStart(&Started{Gen: c.h.Gen, PID: pid})
 	}
 }
 

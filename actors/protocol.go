@@ -39,8 +39,9 @@ type End struct {
 	Signal  syscall.Signal // processes: the first signal; zero: SIGTERM
 }
 
-// Ended is a registration's final outcome, sent by the child to its parent
-// and also kept in the Handle (see Handle.Final).
+// Ended is a registration's final outcome. The child keeps it in the Handle
+// and then stops; the supervisor reads it (Handle.Final) when the child's
+// Terminated arrives.
 type Ended struct {
 	Gen      uint64
 	Mode     EndMode
@@ -72,12 +73,18 @@ type Handle struct {
 	Gen   uint64
 	Kind  messages.Kind
 	Key   string
-	final atomic.Pointer[Ended] // set once, by the child, before it reports Ended
+	final atomic.Pointer[Ended]   // set once, by the child, before it stops
+	start atomic.Pointer[Started] // set once, by the child, before it reports Started
 }
 
+// StartResult returns the outcome of a start (StartProcess, Go) once the
+// child has one, else nil. protoactor delivers a child's Terminated ahead of
+// its earlier user messages, so the supervisor may see a child gone before
+// its Started message: it reads the outcome here.
+func (h *Handle) StartResult() *Started { return h.start.Load() }
+
 // Final returns the registration's outcome once the child has one, else nil.
-// The supervisor reads it when a child terminates before its Ended message
-// was processed (protoactor delivers Terminated ahead of user messages).
+// It is set before the child stops, so it is there when Terminated arrives.
 func (h *Handle) Final() *Ended { return h.final.Load() }
 
 // Options configure a child.

@@ -34,10 +34,10 @@ func (k *task) start(c *child) {
 	if k.t == nil {
 		k.t = messages.StartTask(k.ctx, k.fn)
 		k.ctx, k.fn = nil, nil
-		c.report(&Started{Gen: c.h.Gen, Task: k.t})
+		c.reportStart(&Started{Gen: c.h.Gen, Task: k.t})
 	}
 	gen := c.h.Gen
-	k.unhook = k.t.OnDone(func(err error) { c.report(&Exited{Gen: gen, Err: err}) })
+	k.unhook = k.t.OnReturn(func(err error) { c.report(&Exited{Gen: gen, Err: err}) })
 }
 
 func (k *task) end(c *child, e *End) {
@@ -46,28 +46,19 @@ func (k *task) end(c *child, e *End) {
 		c.finish(&Ended{Mode: EndRelease, Task: k.t})
 		return
 	}
-	select {
-	case <-k.t.Done():
-		c.finish(&Ended{Mode: EndStop})
-		return
-	default:
-	}
 	k.t.Cancel()
-	go k.await(c, c.opts.timeout(e.Timeout)) // owned by the child; ends within the grace period
-}
-
-func (k *task) await(c *child, grace time.Duration) {
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-k.t.Done():
-		c.finish(&Ended{Mode: EndStop})
-	case <-t.C:
+	// No goroutine waits: the task's own return finishes, or a timer does.
+	grace := c.opts.timeout(e.Timeout)
+	timer := time.AfterFunc(grace, func() {
 		// Goroutines cannot be killed: report it, and do not forget it.
 		c.opts.Logger.Warn("resman: task ignored its cancellation past the grace period; it is still running",
 			"key", c.h.Key, "grace", grace)
 		c.finish(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: task still running after %v (its goroutine ignores cancellation)", messages.ErrTimeout, grace)})
-	}
+	})
+	k.t.OnDone(func(error) {
+		timer.Stop()
+		c.finish(&Ended{Mode: EndStop})
+	})
 }
 
 func (k *task) stopped(*child) {

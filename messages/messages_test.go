@@ -55,7 +55,16 @@ func TestOnDone(t *testing.T) {
 	gate := make(chan struct{})
 	task := messages.StartTask(context.Background(), func(context.Context) error { <-gate; return errors.New("r") })
 	got := make(chan error, 2)
-	task.OnDone(func(err error) { got <- err })
+	task.OnReturn(func(err error) { got <- err })
+	after := make(chan bool, 1)
+	task.OnDone(func(error) {
+		select {
+		case <-task.Done():
+			after <- true
+		default:
+			after <- false
+		}
+	})
 	remove := task.OnDone(func(error) { t.Error("removed hook ran") })
 	remove()
 	close(gate)
@@ -66,6 +75,7 @@ func TestOnDone(t *testing.T) {
 	default:
 		t.Fatal("the hook must have run before Done closed")
 	}
+	require.True(t, <-after, "OnDone hooks see Done closed")
 	task.OnDone(func(err error) { got <- err }) // already done: runs at once
 	require.EqualError(t, <-got, "r")
 }

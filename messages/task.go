@@ -50,8 +50,9 @@ func (t *Task) run(ctx context.Context, fn func(ctx context.Context) error) {
 	err = fn(ctx)
 }
 
-// finish records fn's result, runs the hooks, then closes done: whoever
-// sees Done closed knows every hook has run (a supervisor has been told).
+// finish records fn's result, runs the OnReturn hooks, closes done, then
+// runs the OnDone hooks: whoever sees Done closed knows every OnReturn hook
+// has run (a supervisor has been told), and every OnDone hook sees Done closed.
 func (t *Task) finish(err error) {
 	t.mu.Lock()
 	t.err = err
@@ -61,9 +62,16 @@ func (t *Task) finish(err error) {
 	t.mu.Unlock()
 	t.cancel() // release the context's resources
 	for _, h := range hooks {
-		h.f(err)
+		if !h.after {
+			h.f(err)
+		}
 	}
 	close(t.done)
+	for _, h := range hooks {
+		if h.after {
+			h.f(err)
+		}
+	}
 }
 
 // Cancel cancels the task's context. It does not wait; see Wait.
@@ -102,22 +110,30 @@ func (t *Task) Wait(ctx context.Context) error {
 	}
 }
 
-// OnDone arranges for f to be called with fn's result when fn returns, on
-// the task's goroutine before Done is closed (at once, on the caller's, if fn
-// has returned already).
-// The returned function removes f if it has not run yet. It is how a
-// supervisor watches a task without a goroutine per task.
-func (t *Task) OnDone(f func(error)) (remove func()) {
+// OnReturn arranges for f to be called with fn's result when fn returns,
+// on the task's goroutine before Done is closed (at once, on the caller's,
+// if fn has returned already). The returned function removes f if it has not
+// run yet. It is how a supervisor watches a task without a goroutine per task.
+func (t *Task) OnReturn(f func(error)) (remove func()) { return t.hook(f, false) }
+
+// OnDone is OnReturn, but f runs after Done is closed. It must not be
+// called from an OnReturn hook.
+func (t *Task) OnDone(f func(error)) (remove func()) { return t.hook(f, true) }
+
+func (t *Task) hook(f func(error), after bool) (remove func()) {
 	t.mu.Lock()
 	if t.finished {
 		err := t.err
 		t.mu.Unlock()
+		if after {
+			<-t.done // closed right after the OnReturn hooks
+		}
 		f(err)
 		return func() {}
 	}
 	id := t.nextID
 	t.nextID++
-	t.hooks = append(t.hooks, taskHook{id: id, f: f})
+	t.hooks = append(t.hooks, taskHook{id: id, f: f, after: after})
 	t.mu.Unlock()
 	return func() {
 		t.mu.Lock()
@@ -132,6 +148,7 @@ func (t *Task) OnDone(f func(error)) (remove func()) {
 }
 
 type taskHook struct {
-	id uint64
-	f  func(error)
+	id    uint64
+	f     func(error)
+	after bool // OnDone: after Done is closed
 }

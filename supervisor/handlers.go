@@ -167,7 +167,10 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 	if msg.Err != nil {
 		// Nothing was started: the registration never happened.
 		s.reg.remove(e)
-		ctx.Stop(e.child)
+		if !s.stopping { // else protoactor stops it, and a second Stop could be a dead letter
+			ctx.Stop(e.child)
+			s.dying[e.child.Id] = struct{}{} // a Shutdown's reply waits for it
+		}
 		started(msg, messages.NewError(e.h.Kind, e.h.Key, "start", msg.Err))
 		for _, w := range e.waiters {
 			w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
@@ -267,12 +270,30 @@ func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actor
 	ctx.Send(e.child, req)
 }
 
-// finalize removes a registration that has ended and answers everybody
-// waiting on it. out is nil when the child is gone without an outcome (the
-// supervisor itself is stopping). childAlive says whether the child still
-// needs stopping.
-func (s *supervisor) finalize(ctx actor.Context, e *entry, out *actors.Ended, childAlive bool) {
+// finalize removes a registration whose child has terminated and answers
+// everybody waiting on it. out is nil when the child is gone without an
+// outcome.
+func (s *supervisor) finalize(e *entry, out *actors.Ended) {
 	s.reg.remove(e)
+	if e.pending {
+		// Gone before its Started message was processed (protoactor delivers
+		// Terminated first): the handle has the start's outcome.
+		st := e.h.StartResult()
+		if st == nil || st.Err != nil {
+			cause := messages.ErrClosed
+			if st != nil {
+				cause = st.Err
+			}
+			e.started(st, messages.NewError(e.h.Kind, e.h.Key, "start", cause))
+			for _, w := range e.waiters {
+				w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
+			}
+			return // never started: never registered
+		}
+		e.pending, e.pid = false, st.PID
+		s.publish(e, messages.EventRegistered, nil)
+		e.started(st, nil) // it did start, and has ended since
+	}
 	if e.endOp == "" {
 		e.endOp = stopOp(e.h.Kind)
 	}
@@ -293,14 +314,6 @@ func (s *supervisor) finalize(ctx actor.Context, e *entry, out *actors.Ended, ch
 		s.publish(e, messages.EventFailed, err)
 	default:
 		s.publish(e, messages.EventStopped, nil)
-	}
-	if childAlive && !s.stopping {
-		// Before the waiters run: a Shutdown's reply must wait for this child.
-		ctx.Stop(e.child)
-		s.dying[e.child.Id] = struct{}{}
-	}
-	if e.started != nil { // stopped before its start was reported
-		e.started(nil, messages.NewError(e.h.Kind, e.h.Key, "start", messages.ErrClosed))
 	}
 	for _, w := range e.waiters {
 		w(out, err)
@@ -334,7 +347,7 @@ func (s *supervisor) terminated(ctx actor.Context, msg *actor.Terminated) {
 		return
 	}
 	if e := s.reg.byChild[msg.Who.Id]; e != nil {
-		s.finalize(ctx, e, e.h.Final(), false)
+		s.finalize(e, e.h.Final())
 		return
 	}
 	s.rt.bus.unsubscribe(msg.Who)

@@ -118,7 +118,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		// it reports Stopped, and we report Stopped after the last of them.
 		s.closing, s.stopping = true, true
 	case *actor.Stopped:
-		s.reg.each(func(e *entry) { s.finalize(ctx, e, e.h.Final(), false) })
+		s.reg.each(func(e *entry) { s.finalize(e, e.h.Final()) })
 		s.rt.bus.close()
 		s.guard.Close()
 		s.rt.pool.close() // this run finishes on its worker; the worker then ends
@@ -130,10 +130,6 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.onStarted(ctx, msg)
 	case *actors.Exited:
 		s.onExited(msg)
-	case *actors.Ended:
-		if e := s.reg.byGen[msg.Gen]; e != nil {
-			s.finalize(ctx, e, msg, true)
-		}
 
 	// Requests.
 	case *messages.RegisterProcess:
