@@ -151,29 +151,35 @@ func TestStopNeverSignalsTheCallersGroup(t *testing.T) {
 func TestStopAfterReapNeverSignalsAReusedPID(t *testing.T) {
 	m := newManager(t)
 	ctx := ctxT(t)
-	old := sh("exit 0")
-	require.NoError(t, m.StartProcess(ctx, "old", old))
-	_, err := m.WaitProcess(ctx, "old") // reaped; still registered as exited
-	require.NoError(t, err)
-	pid := old.Process.Pid
-
+	// The PID can be taken meanwhile (a thread of this very process, say):
+	// then try again with a new process.
 	var stranger *exec.Cmd
-	for try := 0; try < 50 && stranger == nil; try++ {
-		require.NoError(t, os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0))
-		c := exec.Command("sleep", "300")
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // leads group pid, as the old one did
-		require.NoError(t, c.Start())
-		if c.Process.Pid == pid {
-			stranger = c
-			break
+	var key string
+	var pid int
+	for attempt := 0; attempt < 20 && stranger == nil; attempt++ {
+		key = fmt.Sprint("old", attempt)
+		old := sh("exit 0")
+		require.NoError(t, m.StartProcess(ctx, key, old))
+		_, err := m.WaitProcess(ctx, key) // reaped; still registered as exited
+		require.NoError(t, err)
+		pid = old.Process.Pid
+		for try := 0; try < 10 && stranger == nil; try++ {
+			require.NoError(t, os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0))
+			c := exec.Command("sleep", "300")
+			c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // leads group pid, as the old one did
+			require.NoError(t, c.Start())
+			if c.Process.Pid == pid {
+				stranger = c
+				break
+			}
+			_ = c.Process.Kill()
+			_ = c.Wait()
 		}
-		_ = c.Process.Kill()
-		_ = c.Wait()
 	}
-	require.NotNil(t, stranger, "could not make the kernel reuse pid %d", pid)
+	require.NotNil(t, stranger, "could not make the kernel reuse a PID")
 	defer func() { _ = stranger.Process.Kill(); _ = stranger.Wait() }()
 
-	require.NoError(t, m.StopProcess(ctx, "old", resman.WithSignal(syscall.SIGKILL)))
+	require.NoError(t, m.StopProcess(ctx, key, resman.WithSignal(syscall.SIGKILL)))
 	require.True(t, alive(pid), "the process that reused the PID is untouched")
 }
 

@@ -121,8 +121,10 @@ func (c *child) finish(e *Ended) {
 	c.once.Do(func() {
 		e.Gen = c.h.Gen
 		c.h.final.Store(e)
+		// Stop before releasing Stopping: while we are still registered, a
+		// Stop is ignored if we are stopping already; after, a dead letter.
+		c.system.Root.Stop(c.self)
 		close(c.finished)
-		c.system.Root.Stop(c.self) // while stopping already: ignored by protoactor
 	})
 }
 
