@@ -15,24 +15,24 @@ import (
 // for a cgroup) and, when stdin reaches EOF without a "q" — the host died,
 // however, even by SIGKILL — it kills them all. A parent-death signal cannot
 // do this: it reaches only direct children, and fires when the forking OS
-// thread exits rather than the process (golang/go#27505).
+// thread exits rather than the process (golang/go#27505). awk keeps the set
+// in a hash, so thousands of groups cost nothing; the shell in front makes it
+// ignore the terminal's signals (ignored signals survive exec).
 const guardScript = `
 trap '' INT TERM HUP QUIT
-g=" "
-while read -r op arg; do
-  case "$op" in
-    +) g="$g$arg " ;;
-    -) case "$g" in *" $arg "*) g="${g%% $arg *} ${g#* $arg }" ;; esac ;;
-    q) exit 0 ;;
-  esac
-done
-for x in $g; do
-  case "$x" in
-    /*) echo 1 > "$x/cgroup.kill" ;;
-    *) kill -9 "-$x" ;;
-  esac
-done 2>/dev/null
-exit 0
+exec awk '
+$1 == "+" { live[$2] = 1; next }
+$1 == "-" { delete live[$2]; next }
+$1 == "q" { quit = 1; exit }
+END {
+  if (quit) exit 0
+  groups = ""
+  for (x in live) {
+    if (x ~ /^\//) { f = x "/cgroup.kill"; printf "1" > f; close(f) }
+    else groups = groups " -" x
+  }
+  if (groups != "") system("kill -9" groups " 2>/dev/null")
+}'
 `
 
 // Guard runs the host-death watcher. It starts the watcher process on the

@@ -1,6 +1,10 @@
 package proc
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -91,4 +95,82 @@ func TestSignalGroupRefusesOwnGroup(t *testing.T) {
 	require.Error(t, SignalGroup(OwnPgid(), syscall.Signal(0)))
 	require.Error(t, SignalGroup(1, syscall.Signal(0)))
 	require.Error(t, SignalGroup(0, syscall.Signal(0)))
+}
+
+// runWatcher starts the guard script with a pipe the test holds.
+func runWatcher(t *testing.T) (*exec.Cmd, io.WriteCloser) {
+	cmd := exec.Command("/bin/sh", "-c", guardScript)
+	w, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	return cmd, w
+}
+
+func groupOf(t *testing.T, script string) *exec.Cmd {
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	return cmd
+}
+
+func TestGuardScriptKillsOnEOF(t *testing.T) {
+	kept := groupOf(t, "sleep 300 & wait")
+	removed := groupOf(t, "sleep 300 & wait")
+	watcher, w := runWatcher(t)
+	_, err := fmt.Fprintf(w, "+ %d\n+ %d\n- %d\n", kept.Process.Pid, removed.Process.Pid, removed.Process.Pid)
+	require.NoError(t, err)
+	require.NoError(t, w.Close()) // the host "dies"
+	require.NoError(t, watcher.Wait())
+	require.True(t, WaitGroupEmpty(kept.Process.Pid, time.Now().Add(5*time.Second)), "the recorded group is killed")
+	require.False(t, GroupEmpty(removed.Process.Pid), "a withdrawn group is left alone")
+}
+
+func TestGuardScriptQuits(t *testing.T) {
+	g := groupOf(t, "sleep 300 & wait")
+	watcher, w := runWatcher(t)
+	_, err := fmt.Fprintf(w, "+ %d\nq\n", g.Process.Pid)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, watcher.Wait())
+	require.False(t, GroupEmpty(g.Process.Pid), "a clean quit kills nothing")
+}
+
+func TestGuardAddRemoveClose(t *testing.T) {
+	g := NewGuard(slog.New(slog.DiscardHandler))
+	for i := range 2000 {
+		g.AddGroup(100000 + i)
+		g.RemoveGroup(100000 + i)
+	}
+	g.Close()
+	select {
+	case <-g.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watcher did not finish 4,000 lines and quit in time")
+	}
+}
+
+func TestGuardScriptKillsCgroupOnEOF(t *testing.T) {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs("/sys/fs/cgroup/unified", &fs); err != nil || fs.Type != 0x63677270 {
+		t.Skip("no cgroup v2 hierarchy at /sys/fs/cgroup/unified on this machine")
+	}
+	root, err := OpenCgroupRoot(fmt.Sprintf("/sys/fs/cgroup/unified/resman-proc-test-%d", os.Getpid()))
+	require.NoError(t, err)
+	defer func() { _ = os.Remove(root.Dir()) }()
+	cg, err := root.New()
+	require.NoError(t, err)
+	cmd := exec.Command("/bin/sh", "-c", "setsid sleep 300 & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+	require.NoError(t, cmd.Start())
+	cg.Close()
+	defer func() { _ = cg.Kill(); cg.WaitEmpty(time.Now().Add(5 * time.Second)); _ = cmd.Wait(); _ = cg.Remove() }()
+	require.Eventually(t, func() bool { return len(cg.Procs()) == 2 }, 5*time.Second, time.Millisecond)
+
+	watcher, w := runWatcher(t)
+	_, err = fmt.Fprintf(w, "+ %s\n", cg.Dir())
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, watcher.Wait())
+	require.True(t, cg.WaitEmpty(time.Now().Add(5*time.Second)), "cgroup.kill was written")
 }
