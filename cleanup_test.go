@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/messages"
 )
 
 func TestExactlyOnceUnderRacingStops(t *testing.T) {
@@ -65,7 +66,8 @@ func TestExactlyOnceUnderRacingStops(t *testing.T) {
 }
 
 func TestSecondStopWaitsForTheFirst(t *testing.T) {
-	m := newManager(t)
+	system := newSystem(t)
+	m := newManager(t, resman.WithActorSystem(system))
 	ctx := ctxT(t)
 	errSlow := errors.New("slow cleanup failed")
 	entered := make(chan struct{})
@@ -81,29 +83,33 @@ func TestSecondStopWaitsForTheFirst(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- m.CleanupCustomResource(ctx, "slow", resman.WithTimeout(time.Minute)) }()
 	<-entered
-	second := make(chan error, 1)
-	go func() { second <- m.CleanupCustomResource(ctx, "slow", resman.WithTimeout(time.Minute)) }()
-
-	// While the first runs, the key is taken and stopping.
-	require.Eventually(t, func() bool {
-		st, err := m.Status(ctx)
-		return err == nil && len(st.CustomResources) == 1 && st.CustomResources[0].State == resman.StateStopping
-	}, 5*time.Second, time.Millisecond)
+	// The second stop goes through a probe actor, so that the test knows
+	// when the supervisor has it: it answers the probe's later GetStatus
+	// only after the stop request before it.
+	pp, got := spawnProbe(t, system)
+	system.Root.Send(pp, &ask{to: m.PID(), msg: &messages.CleanupCustomResource{Key: "slow", Timeout: time.Minute}})
+	st := request[*messages.GetStatusResponse](t, system, pp, m.PID(), got, &messages.GetStatus{})
+	require.Len(t, st.Status.CustomResources, 1)
+	require.Equal(t, resman.StateStopping, st.Status.CustomResources[0].State, "the key is taken while it stops")
 	require.ErrorIs(t, m.RegisterCustomResource(ctx, "slow", 2, noop), resman.ErrAlreadyRegistered)
 	select {
-	case err := <-second:
-		t.Fatalf("the second stop returned before the first finished: %v", err)
+	case r := <-got:
+		t.Fatalf("the second stop returned before the first finished: %v", r)
 	default:
 	}
 
 	close(gate)
-	for _, ch := range []chan error{first, second} {
-		select {
-		case err := <-ch:
-			require.ErrorIs(t, err, errSlow, "both get the one stop's result")
-		case <-time.After(10 * time.Second):
-			t.Fatal("stop did not return")
-		}
+	select {
+	case err := <-first:
+		require.ErrorIs(t, err, errSlow)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first stop did not return")
+	}
+	select {
+	case r := <-got:
+		require.ErrorIs(t, r.(*messages.CleanupCustomResourceResponse).Err, errSlow, "both get the one stop's result")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second stop did not return")
 	}
 	require.EqualValues(t, 1, runs.Load())
 }
