@@ -20,11 +20,21 @@
 // leader is reaped last, so its PID and group id stay reserved while
 // signals fly: no signal can reach a process that reused the PID.
 //
+// When a process that leads its own group exits on its own, what is left of
+// its group is stopped too (SIGTERM, the default grace period, SIGKILL) before
+// the leader is reaped, as systemd's KillMode=control-group does.
+//
 // What a process-group stop cannot reach: a descendant that left the group
 // with setsid or setpgid (a daemonizing double fork does). [WithCgroup]
 // closes that gap where a writable cgroup v2 hierarchy exists: each process
 // started through StartProcess gets a cgroup of its own at clone time, and a
 // stop signals every member and then writes cgroup.kill.
+//
+// If the program itself dies, even by SIGKILL, a small watcher process (sh
+// and awk, in a process group of its own) that holds a pipe from the program
+// kills every tracked group and cgroup when the pipe closes. A parent-death
+// signal alone would not do: it reaches only direct children, and fires when
+// the forking OS thread exits rather than the process (golang/go#27505).
 //
 // Exits are watched through pidfds in Go's netpoller: a thousand idle
 // processes cost a thousand parked goroutines, not a thousand OS threads.
