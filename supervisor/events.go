@@ -7,57 +7,42 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/resman-dev/resman/internal/queue"
 	"github.com/resman-dev/resman/messages"
 )
 
 // bus delivers events to the hook and the subscribers, in order, off the
-// supervisor's goroutine: the supervisor only appends to an unbounded queue,
-// so a slow hook never delays it. The delivery goroutine is owned by the bus;
-// it runs only while there is a hook or a subscriber, and ends after close
-// once the queue is drained.
+// supervisor's goroutine: the supervisor only pushes onto an unbounded
+// queue, so a slow hook never delays it. The queue's goroutine runs only
+// while there is something to deliver, and ends after close once drained.
 type bus struct {
 	system *actor.ActorSystem
 	hook   func(messages.Event)
 	logger *slog.Logger
+	q      *queue.Queue[messages.Event]
 
-	mu      sync.Mutex // guards the fields below
-	queue   []messages.Event
-	subs    []*actor.PID
-	running bool // the delivery goroutine exists
-	closed  bool
-	wake    chan struct{} // capacity 1: "the queue is not empty"
-	done    chan struct{} // closed when the delivery goroutine has returned (or never ran)
+	mu   sync.Mutex // guards subs
+	subs []*actor.PID
 }
 
 func newBus(system *actor.ActorSystem, hook func(messages.Event), logger *slog.Logger) *bus {
-	return &bus{system: system, hook: hook, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &bus{system: system, hook: hook, logger: logger}
+	b.q = queue.New(b.deliver, nil)
+	return b
 }
 
 // active reports whether anybody listens; the supervisor skips building
 // events nobody will see.
 func (b *bus) active() bool {
+	if b.hook != nil {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !b.closed && (b.hook != nil || len(b.subs) > 0)
+	return len(b.subs) > 0
 }
 
-func (b *bus) publish(ev messages.Event) {
-	b.mu.Lock()
-	if b.closed || (b.hook == nil && len(b.subs) == 0) {
-		b.mu.Unlock()
-		return
-	}
-	b.queue = append(b.queue, ev)
-	if !b.running {
-		b.running = true
-		go b.run()
-	}
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
+func (b *bus) publish(ev messages.Event) { b.q.Push(ev) }
 
 func (b *bus) subscribe(pid *actor.PID) {
 	b.mu.Lock()
@@ -83,59 +68,32 @@ func (b *bus) unsubscribe(pid *actor.PID) bool {
 }
 
 // close stops the bus once what is queued has been delivered.
-func (b *bus) close() {
+func (b *bus) close() { b.q.Close() }
+
+// done is closed once close has taken effect.
+func (b *bus) done() <-chan struct{} { return b.q.Done() }
+
+// deliver runs on the queue's goroutine.
+func (b *bus) deliver(batch []messages.Event) {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return
-	}
-	b.closed = true
-	running := b.running
+	subs := b.subs
 	b.mu.Unlock()
-	if !running {
-		close(b.done)
-		return
-	}
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (b *bus) run() {
-	defer close(b.done)
-	for {
-		b.mu.Lock()
-		batch := b.queue
-		b.queue = nil
-		subs := b.subs
-		closed := b.closed
-		b.mu.Unlock()
-		for i := range batch {
-			b.deliver(&batch[i], subs)
+	for i := range batch {
+		if b.hook != nil {
+			b.callHook(batch[i])
 		}
-		if len(batch) == 0 {
-			if closed {
-				return
-			}
-			<-b.wake
+		for _, s := range subs {
+			e := batch[i]
+			b.system.Root.Send(s, &e)
 		}
 	}
 }
 
-func (b *bus) deliver(ev *messages.Event, subs []*actor.PID) {
-	if b.hook != nil {
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					b.logger.Error("resman: event hook panicked", "panic", fmt.Sprint(r))
-				}
-			}()
-			b.hook(*ev)
-		}()
-	}
-	for _, s := range subs {
-		e := *ev
-		b.system.Root.Send(s, &e)
-	}
+func (b *bus) callHook(ev messages.Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.logger.Error("resman: event hook panicked", "panic", fmt.Sprint(r))
+		}
+	}()
+	b.hook(ev)
 }

@@ -48,7 +48,7 @@ type Runtime struct {
 // Wait returns once the supervisor has stopped, every queued event has been
 // delivered and the host-death watcher process has exited.
 func (r *Runtime) Wait() {
-	<-r.bus.done
+	<-r.bus.done()
 	<-r.guard.Done()
 	r.pool.wait()
 }

@@ -6,8 +6,9 @@ import (
 	"log/slog"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
+
+	"github.com/resman-dev/resman/internal/queue"
 )
 
 // guardScript is the host-death watcher. It keeps the process groups and
@@ -35,109 +36,68 @@ END {
 }'
 `
 
-// Guard runs the host-death watcher. It starts the watcher process on the
-// first Add; its writer goroutine (owned by the Guard) feeds it, so Add and
+// Guard runs the host-death watcher. The first Add starts the watcher
+// process; a queue's goroutine (owned by the Guard) feeds it, so Add and
 // Remove never block.
 type Guard struct {
 	logger *slog.Logger
+	q      *queue.Queue[string]
 
-	mu      sync.Mutex // guards the fields below
-	queue   []string
-	running bool
-	closed  bool
-	wake    chan struct{} // capacity 1
-	done    chan struct{} // closed when the writer has stopped the watcher (or never ran)
+	// Owned by the queue's goroutine.
+	started bool
+	w       io.WriteCloser
+	cmd     *exec.Cmd
 }
 
 // NewGuard returns a Guard; nothing runs until the first Add.
 func NewGuard(logger *slog.Logger) *Guard {
-	return &Guard{logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	g := &Guard{logger: logger}
+	g.q = queue.New(g.write, g.quit)
+	return g
 }
 
 // AddGroup asks the watcher to kill process group pgid if the host dies.
-func (g *Guard) AddGroup(pgid int) { g.send("+ " + strconv.Itoa(pgid)) }
+func (g *Guard) AddGroup(pgid int) { g.q.Push("+ " + strconv.Itoa(pgid)) }
 
 // RemoveGroup withdraws pgid; call it before the group's leader is reaped.
-func (g *Guard) RemoveGroup(pgid int) { g.send("- " + strconv.Itoa(pgid)) }
+func (g *Guard) RemoveGroup(pgid int) { g.q.Push("- " + strconv.Itoa(pgid)) }
 
 // AddCgroup asks the watcher to write cgroup.kill in dir if the host dies.
-func (g *Guard) AddCgroup(dir string) { g.send("+ " + dir) }
+func (g *Guard) AddCgroup(dir string) { g.q.Push("+ " + dir) }
 
 // RemoveCgroup withdraws dir.
-func (g *Guard) RemoveCgroup(dir string) { g.send("- " + dir) }
+func (g *Guard) RemoveCgroup(dir string) { g.q.Push("- " + dir) }
 
-func (g *Guard) send(line string) {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return
-	}
-	g.queue = append(g.queue, line)
-	if !g.running {
-		g.running = true
-		go g.run()
-	}
-	g.mu.Unlock()
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Close tells the watcher to exit without killing anything and waits until
-// it has (see Done).
-func (g *Guard) Close() {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return
-	}
-	g.closed = true
-	running := g.running
-	g.mu.Unlock()
-	if !running {
-		close(g.done)
-		return
-	}
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
-}
+// Close tells the watcher to exit without killing anything; Done is closed
+// once it has.
+func (g *Guard) Close() { g.q.Close() }
 
 // Done is closed once Close has taken effect.
-func (g *Guard) Done() <-chan struct{} { return g.done }
+func (g *Guard) Done() <-chan struct{} { return g.q.Done() }
 
-func (g *Guard) run() {
-	defer close(g.done)
-	w, cmd, err := startWatcher()
-	if err != nil {
-		g.logger.Error("resman: cannot start the host-death watcher; only the parent-death signal guards against a host crash", "err", err)
-		w = nopWriter{}
-	}
-	for {
-		g.mu.Lock()
-		batch := g.queue
-		g.queue = nil
-		closed := g.closed
-		g.mu.Unlock()
-		for _, line := range batch {
-			if _, err := io.WriteString(w, line+"\n"); err != nil {
-				g.logger.Error("resman: host-death watcher is gone", "err", err)
-				w = nopWriter{}
-			}
+func (g *Guard) write(lines []string) {
+	if !g.started {
+		g.started = true
+		w, cmd, err := startWatcher()
+		if err != nil {
+			g.logger.Error("resman: cannot start the host-death watcher; only the parent-death signal guards against a host crash", "err", err)
+			w = nopWriter{}
 		}
-		if len(batch) == 0 {
-			if closed {
-				break
-			}
-			<-g.wake
+		g.w, g.cmd = w, cmd
+	}
+	for _, line := range lines {
+		if _, err := io.WriteString(g.w, line+"\n"); err != nil {
+			g.logger.Error("resman: host-death watcher is gone", "err", err)
+			g.w = nopWriter{}
 		}
 	}
-	if cmd != nil {
-		_, _ = io.WriteString(w, "q\n")
-		_ = w.Close()
-		_ = cmd.Wait()
+}
+
+func (g *Guard) quit() {
+	if g.cmd != nil {
+		_, _ = io.WriteString(g.w, "q\n")
+		_ = g.w.Close()
+		_ = g.cmd.Wait()
 	}
 }
 
@@ -150,7 +110,6 @@ func startWatcher() (io.WriteCloser, *exec.Cmd, error) {
 	cmd := exec.Command("/bin/sh", "-c", guardScript)
 	// Its own group, no parent-death signal: it must outlive the host.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = nil, nil
 	w, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, nil, err
