@@ -119,7 +119,6 @@ func (c *child) report(msg any) {
 // call counts; any goroutine may make it.
 func (c *child) finish(e *Ended) {
 	c.once.Do(func() {
-		e.Gen = c.h.Gen
 		c.h.final.Store(e)
 		// Stop before releasing Stopping: while we are still registered, a
 		// Stop is ignored if we are stopping already; after, a dead letter.

@@ -57,7 +57,7 @@ func spawn(t *testing.T, res resource) (*actor.ActorSystem, *actor.PID, *actor.P
 		return slog.New(slog.DiscardHandler)
 	}))
 	t.Cleanup(system.Shutdown)
-	h := &Handle{Gen: 7, Kind: messages.KindCustomResource, Key: "k"}
+	h := &Handle{Kind: messages.KindCustomResource, Key: "k"}
 	p := &parent{props: newProps(h, res, Options{DefaultTimeout: time.Second}), h: h, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	return system, pid, <-p.child, p.got, h
@@ -70,7 +70,7 @@ func TestPanicInStartKeepsTheChild(t *testing.T) {
 	case msg := <-got:
 		e := msg.(*Ended)
 		require.NoError(t, e.Err)
-		require.EqualValues(t, 7, e.Gen)
+		require.Equal(t, EndStop, e.Mode)
 	case <-time.After(10 * time.Second):
 		t.Fatal("the child stopped serving after a panic")
 	}

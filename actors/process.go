@@ -104,7 +104,7 @@ func (p *process) startCmd() error {
 func (p *process) start(c *child) {
 	if p.launch {
 		if err := p.startCmd(); err != nil {
-			c.reportStart(&Started{Gen: c.h.Gen, Err: err})
+			c.reportStart(&Started{H: c.h, Err: err})
 			c.abandon()
 			return
 		}
@@ -123,7 +123,7 @@ func (p *process) start(c *child) {
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
 			p.removeCgroup()
-			c.reportStart(&Started{Gen: c.h.Gen, Err: err})
+			c.reportStart(&Started{H: c.h, Err: err})
 			c.abandon()
 			return
 		}
@@ -132,7 +132,7 @@ func (p *process) start(c *child) {
 	p.guardAdd()
 	p.watch.Start(func() { p.exited(c) })
 	if p.launch {
-		c.reportStart(&Started{Gen: c.h.Gen, PID: pid})
+		c.reportStart(&Started{H: c.h, PID: pid})
 	}
 }
 
@@ -183,7 +183,7 @@ func (p *process) exited(c *child) {
 	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
 	close(p.reaped)
 	state := p.cmd.ProcessState
-	c.report(&Exited{Gen: c.h.Gen, State: state, ExitCode: exitCode(state)})
+	c.report(&Exited{H: c.h, State: state, ExitCode: exitCode(state)})
 }
 
 // clearRest stops the rest of the group or cgroup once the leader has

@@ -43,7 +43,6 @@ type End struct {
 // and then stops; the supervisor reads it (Handle.Final) when the child's
 // Terminated arrives.
 type Ended struct {
-	Gen      uint64
 	Mode     EndMode
 	Err      error            // the reason, not yet wrapped in a *ResourceError
 	Cmd      *exec.Cmd        // process, EndRelease
@@ -54,7 +53,7 @@ type Ended struct {
 
 // Exited reports that a process exited or a task returned on its own.
 type Exited struct {
-	Gen      uint64
+	H        *Handle          // which registration
 	State    *os.ProcessState // process
 	ExitCode int              // process: -1 if a signal ended it
 	Err      error            // task: fn's result
@@ -62,7 +61,7 @@ type Exited struct {
 
 // Started reports the outcome of a start (StartProcess, Go).
 type Started struct {
-	Gen  uint64
+	H    *Handle        // which registration
 	PID  int            // process
 	Task *messages.Task // Go
 	Err  error
@@ -70,7 +69,6 @@ type Started struct {
 
 // Handle is what the supervisor and a child share about one registration.
 type Handle struct {
-	Gen   uint64
 	Kind  messages.Kind
 	Key   string
 	final atomic.Pointer[Ended]   // set once, by the child, before it stops

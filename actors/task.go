@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -16,7 +17,7 @@ type task struct {
 	t      *messages.Task
 	fn     func(ctx context.Context) error // Go: the child starts the task
 	ctx    context.Context                 // Go: the values for fn's context
-	unhook func()                          // removes the done callback; owned by Receive
+	ending atomic.Bool                     // an end began: a return is no longer "on its own"
 }
 
 // TaskProps returns the props of the child that owns t.
@@ -34,14 +35,17 @@ func (k *task) start(c *child) {
 	if k.t == nil {
 		k.t = messages.StartTask(k.ctx, k.fn)
 		k.ctx, k.fn = nil, nil
-		c.reportStart(&Started{Gen: c.h.Gen, Task: k.t})
+		c.reportStart(&Started{H: c.h, Task: k.t})
 	}
-	gen := c.h.Gen
-	k.unhook = k.t.OnReturn(func(err error) { c.report(&Exited{Gen: gen, Err: err}) })
+	k.t.OnReturn(func(err error) {
+		if !k.ending.Load() {
+			c.report(&Exited{H: c.h, Err: err})
+		}
+	})
 }
 
 func (k *task) end(c *child, e *End) {
-	k.unhook()
+	k.ending.Store(true)
 	if e.Mode == EndRelease {
 		c.finish(&Ended{Mode: EndRelease, Task: k.t})
 		return
@@ -61,8 +65,4 @@ func (k *task) end(c *child, e *End) {
 	})
 }
 
-func (k *task) stopped(*child) {
-	if k.unhook != nil {
-		k.unhook()
-	}
-}
+func (k *task) stopped(*child) {}

@@ -52,7 +52,7 @@ func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) er
 // track adds an entry and spawns its child. Unless pending, the resource is
 // registered from here on.
 func (s *supervisor) track(ctx actor.Context, h *actors.Handle, props *actor.Props, pending bool, init func(*entry)) *entry {
-	e := &entry{h: h, registeredAt: time.Now(), pending: pending}
+	e := &entry{h: h, registeredAt: time.Now().UnixNano(), pending: pending}
 	if init != nil {
 		init(e)
 	}
@@ -158,7 +158,7 @@ func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cl
 
 // onStarted completes a StartProcess or Go.
 func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
-	e := s.reg.byGen[msg.Gen]
+	e := s.reg.of(msg.H)
 	if e == nil || !e.pending {
 		return
 	}
@@ -185,7 +185,7 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 
 // onExited records a process exit or a task return.
 func (s *supervisor) onExited(msg *actors.Exited) {
-	e := s.reg.byGen[msg.Gen]
+	e := s.reg.of(msg.H)
 	if e == nil {
 		return
 	}
