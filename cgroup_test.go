@@ -1,6 +1,7 @@
 package resman_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 
 	"github.com/resman-dev/resman"
@@ -114,5 +116,15 @@ func TestWithCgroupRejectsUnusableDir(t *testing.T) {
 		require.Error(t, err, dir)
 		require.Contains(t, err.Error(), "cgroup", dir)
 	}
-	require.Panics(t, func() { resman.Props(resman.WithCgroup("/proc/self/nope")) })
+	// Props cannot return the error: its supervisor refuses every registration with it.
+	system := newSystem(t)
+	var props *actor.Props
+	require.NotPanics(t, func() { props = resman.Props(resman.WithCgroup("/proc/self/nope")) })
+	m := resman.Attach(system, system.Root.Spawn(props))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	cmd := sh("exec sleep 300")
+	err := m.StartProcess(ctxT(t), "p", cmd)
+	require.ErrorIs(t, err, resman.ErrInvalid)
+	require.Contains(t, err.Error(), "cgroup")
+	require.Nil(t, cmd.Process, "nothing started")
 }

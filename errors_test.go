@@ -210,3 +210,18 @@ func TestErrorMessageFormat(t *testing.T) {
 	require.Equal(t, "stopping", resman.StateStopping.String())
 	require.Equal(t, "exited", resman.StateExited.String())
 }
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		m, err := resman.New(resman.WithDefaultTimeout(d))
+		require.ErrorIs(t, err, resman.ErrInvalid)
+		require.Nil(t, m)
+	}
+	system := newSystem(t)
+	m, err := resman.New(resman.WithActorSystem(system), resman.WithName("taken"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	_, err = resman.New(resman.WithActorSystem(system), resman.WithName("taken"))
+	require.Error(t, err, "a well-known name is taken once")
+	require.Equal(t, "taken", m.PID().Id)
+}

@@ -71,17 +71,26 @@ func New(opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-func supervisorProps(cfg *config) (*actor.Props, *supervisor.Runtime, error) {
-	if cfg.timeout <= 0 {
-		return nil, nil, fmt.Errorf("resman: new: %w: default timeout %v must be positive", ErrInvalid, cfg.timeout)
-	}
+// supervisorConfig checks the options; its error is what New returns.
+func supervisorConfig(cfg *config) (supervisor.Config, error) {
 	scfg := supervisor.Config{DefaultTimeout: cfg.timeout, Logger: cfg.logger, EventHook: cfg.hook}
+	if cfg.timeout <= 0 {
+		return scfg, fmt.Errorf("%w: default timeout %v must be positive", ErrInvalid, cfg.timeout)
+	}
 	if cfg.cgroup != "" {
 		cg, err := supervisor.OpenCgroupRoot(cfg.cgroup)
 		if err != nil {
-			return nil, nil, fmt.Errorf("resman: new: %w", err)
+			return scfg, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		scfg.Cgroup = cg
+	}
+	return scfg, nil
+}
+
+func supervisorProps(cfg *config) (*actor.Props, *supervisor.Runtime, error) {
+	scfg, err := supervisorConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resman: new: %w", err)
 	}
 	props, rt := supervisor.Props(scfg)
 	return props, rt, nil
@@ -90,13 +99,16 @@ func supervisorProps(cfg *config) (*actor.Props, *supervisor.Runtime, error) {
 // Props returns the supervisor's props, to spawn under an actor of your own;
 // Attach then gives a Manager over it. Stopping any ancestor cleans up
 // everything the supervisor tracks before it reports Stopped. Call Props once
-// per spawn. WithActorSystem and WithName do not apply. Props panics only on
-// options New would refuse (a non-positive timeout, an unusable cgroup dir).
+// per spawn. WithActorSystem and WithName do not apply. Options New would
+// refuse (a non-positive timeout, an unusable cgroup dir) give a supervisor
+// that refuses every registration with that error, wrapping ErrInvalid.
 func Props(opts ...Option) *actor.Props {
-	props, _, err := supervisorProps(newConfig(opts))
+	scfg, err := supervisorConfig(newConfig(opts))
 	if err != nil {
-		panic(err)
+		scfg.DefaultTimeout = DefaultTimeout
+		scfg.Refuse = err
 	}
+	props, _ := supervisor.Props(scfg)
 	return props
 }
 

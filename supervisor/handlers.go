@@ -39,6 +39,8 @@ func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) er
 	switch {
 	case s.closing:
 		return messages.NewError(kind, key, op, messages.ErrClosed)
+	case s.cfg.Refuse != nil:
+		return messages.NewError(kind, key, op, s.cfg.Refuse)
 	case key == "":
 		return messages.Invalid(kind, key, op, "empty key")
 	case argErr != "":

@@ -29,6 +29,7 @@ type Config struct {
 	Logger         *slog.Logger         // never nil after defaults
 	EventHook      func(messages.Event) // called for every event, in order, off the supervisor's goroutine
 	Cgroup         *CgroupRoot          // if not nil, StartProcess puts each process in a cgroup of its own below it
+	Refuse         error                // if not nil, every registration fails with it: a configuration error Props had no way to return
 }
 
 // CgroupRoot is a directory on a writable cgroup v2 hierarchy.
