@@ -15,8 +15,8 @@ import (
 type resource interface {
 	// start runs in the child's Started handler; it must not block for long.
 	start(c *child)
-	// end starts ending the resource and returns at once; the work runs in a
-	// goroutine owned by the child, which calls c.finish exactly once.
+	// end starts ending the resource and returns at once; slow work runs in a
+	// goroutine (or a callback) owned by the child, which calls c.finish.
 	end(c *child, e *End)
 	// stopped runs in the child's Stopped handler: drop watchers.
 	stopped(c *child)

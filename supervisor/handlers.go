@@ -340,9 +340,10 @@ func stopOp(kind messages.Kind) string {
 	}
 }
 
-// terminated handles a child that is gone (its outcome may have overtaken
-// its Ended message) and a subscriber that stopped.
-func (s *supervisor) terminated(ctx actor.Context, msg *actor.Terminated) {
+// terminated handles a child that is gone — a child stops itself once its
+// resource has ended, and leaves the outcome in its handle — a child whose
+// start failed, and a subscriber that stopped.
+func (s *supervisor) terminated(msg *actor.Terminated) {
 	if _, ok := s.dying[msg.Who.Id]; ok {
 		delete(s.dying, msg.Who.Id)
 		s.whenDrained(nil)

@@ -124,7 +124,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.guard.Close()
 		s.rt.pool.close() // this run finishes on its worker; the worker then ends
 	case *actor.Terminated:
-		s.terminated(ctx, msg)
+		s.terminated(msg)
 
 	// Children.
 	case *actors.Started:
