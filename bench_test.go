@@ -126,13 +126,13 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 // startGroupLeaders starts n `sleep 300` processes, each leading its own group.
-func startGroupLeaders(b *testing.B, n int, script string) []*exec.Cmd {
+func startGroupLeaders(tb testing.TB, n int, script string) []*exec.Cmd {
 	cmds := make([]*exec.Cmd, n)
 	for i := range cmds {
 		cmds[i] = exec.Command("/bin/sh", "-c", script)
 		cmds[i].SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmds[i].Start(); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	return cmds
@@ -288,15 +288,7 @@ func TestHelperThreadProbe(t *testing.T) {
 	if mode == "" {
 		return
 	}
-	const n = 1000
-	cmds := make([]*exec.Cmd, n)
-	for i := range cmds {
-		cmds[i] = exec.Command("sleep", "300")
-		cmds[i].SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmds[i].Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cmds := startGroupLeaders(t, 1000, "exec sleep 300")
 	before := threadCount()
 	var m *resman.Manager
 	var waits sync.WaitGroup

@@ -79,21 +79,24 @@ func (m *Manager) request(ctx context.Context, req any) (any, error) {
 	m.system.Root.RequestWithCustomSender(m.pid, req, pid)
 	select {
 	case resp := <-r.ch:
-		if _, dead := resp.(*actor.DeadLetterResponse); dead {
-			return nil, ErrClosed
-		}
-		return resp, nil
+		return replied(resp)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-m.gone:
 		select {
-		case resp := <-r.ch:
-			if _, dead := resp.(*actor.DeadLetterResponse); !dead {
-				return resp, nil
-			}
+		case resp := <-r.ch: // it answered just before it went
+			return replied(resp)
 		default:
 			m.system.ProcessRegistry.Remove(pid)
+			return nil, ErrClosed
 		}
+	}
+}
+
+// replied turns a dead letter's answer (the supervisor is gone) into ErrClosed.
+func replied(resp any) (any, error) {
+	if _, dead := resp.(*actor.DeadLetterResponse); dead {
 		return nil, ErrClosed
 	}
+	return resp, nil
 }

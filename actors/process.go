@@ -183,7 +183,7 @@ func (p *process) exited(c *child) {
 	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
 	close(p.reaped)
 	state := p.cmd.ProcessState
-	c.report(&Exited{H: c.h, State: state, ExitCode: exitCode(state)})
+	c.report(&Exited{H: c.h, State: state, ExitCode: ExitCode(state)})
 }
 
 // clearRest stops the rest of the group or cgroup once the leader has
@@ -353,13 +353,10 @@ func waitClosed(ch <-chan struct{}, d time.Duration) bool {
 	}
 }
 
-// exitCode is the exit code, -1 if a signal ended the process.
-func exitCode(s *os.ProcessState) int {
+// ExitCode is the exit code of s, -1 if a signal ended the process.
+func ExitCode(s *os.ProcessState) int {
 	if s == nil {
 		return -1
 	}
 	return s.ExitCode()
 }
-
-// ExitCode is the exit code of s, -1 if a signal ended the process.
-func ExitCode(s *os.ProcessState) int { return exitCode(s) }

@@ -77,7 +77,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		respond(ctx, &messages.RegisterProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, op, err)})
 		return
 	}
-	h := s.reg.newHandle(messages.KindProcess, msg.Key)
+	h := newHandle(messages.KindProcess, msg.Key)
 	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard, Options: s.opts}), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
@@ -94,7 +94,7 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 		return
 	}
 	isolate(msg.Cmd)
-	h := s.reg.newHandle(messages.KindProcess, msg.Key)
+	h := newHandle(messages.KindProcess, msg.Key)
 	to := ctx.Sender()
 	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard, Options: s.opts}), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
@@ -117,7 +117,7 @@ func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask)
 		respond(ctx, &messages.RegisterTaskResponse{Err: err})
 		return
 	}
-	h := s.reg.newHandle(messages.KindTask, msg.Key)
+	h := newHandle(messages.KindTask, msg.Key)
 	s.track(ctx, h, actors.TaskProps(h, msg.Task, s.opts), false, nil)
 	respond(ctx, &messages.RegisterTaskResponse{})
 }
@@ -131,7 +131,7 @@ func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
 		respond(ctx, &messages.GoResponse{Err: err})
 		return
 	}
-	h := s.reg.newHandle(messages.KindTask, msg.Key)
+	h := newHandle(messages.KindTask, msg.Key)
 	to := ctx.Sender()
 	s.track(ctx, h, actors.GoProps(h, msg.Context, msg.Fn, s.opts), true, func(e *entry) {
 		e.started = func(st *actors.Started, err error) {
@@ -152,7 +152,7 @@ func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cl
 	if err := s.admit(messages.KindCustomResource, key, "register", argErr); err != nil {
 		return err
 	}
-	h := s.reg.newHandle(messages.KindCustomResource, key)
+	h := newHandle(messages.KindCustomResource, key)
 	s.track(ctx, h, actors.CustomProps(h, value, cleanup, s.opts), false,
 		func(e *entry) { e.typeName = typeName(value) })
 	return nil

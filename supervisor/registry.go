@@ -77,7 +77,7 @@ func (r *registry) of(h *actors.Handle) *entry {
 	return nil
 }
 
-func (r *registry) newHandle(kind messages.Kind, key string) *actors.Handle {
+func newHandle(kind messages.Kind, key string) *actors.Handle {
 	return &actors.Handle{Kind: kind, Key: key}
 }
 

@@ -136,19 +136,7 @@ func (c *Cgroup) Populated() bool {
 // WaitEmpty polls cgroup.events until the cgroup is empty or the deadline
 // passes, and reports whether it emptied.
 func (c *Cgroup) WaitEmpty(deadline time.Time) bool {
-	delay := time.Millisecond
-	for {
-		if !c.Populated() {
-			return true
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
-		}
-		t := time.NewTimer(min(delay, left))
-		<-t.C
-		delay = min(delay*2, 20*time.Millisecond)
-	}
+	return pollUntil(func() bool { return !c.Populated() }, deadline)
 }
 
 // Remove deletes the (empty) cgroup.

@@ -70,9 +70,15 @@ func GroupEmpty(pgid int) bool {
 // WaitGroupEmpty polls until group pgid has no live member or the deadline
 // passes, and reports whether it emptied. Polls back off from 1 ms to 20 ms.
 func WaitGroupEmpty(pgid int, deadline time.Time) bool {
+	return pollUntil(func() bool { return GroupEmpty(pgid) }, deadline)
+}
+
+// pollUntil checks done until it holds or the deadline passes, and reports
+// whether it held. Polls back off from 1 ms to 20 ms.
+func pollUntil(done func() bool, deadline time.Time) bool {
 	delay := time.Millisecond
 	for {
-		if GroupEmpty(pgid) {
+		if done() {
 			return true
 		}
 		left := time.Until(deadline)
@@ -138,10 +144,4 @@ func parseStat(b []byte) (pgid int, state byte, ok bool) {
 		return 0, 0, false
 	}
 	return pg, fields[0][0], true
-}
-
-// Alive reports whether pid exists and is not a zombie.
-func Alive(pid int) bool {
-	_, state, ok := readStat("/proc/"+strconv.Itoa(pid)+"/stat", make([]byte, 512))
-	return ok && state != 'Z' && state != 'X' && state != 'x'
 }

@@ -51,7 +51,9 @@ func TestExitWatchSeesExitWithoutReaping(t *testing.T) {
 	}
 	require.True(t, w.HasExited())
 	// Not reaped: the zombie is still there for us to wait.
-	require.False(t, Alive(cmd.Process.Pid))
+	_, state, ok := readStat(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid), make([]byte, 512))
+	require.True(t, ok, "the process still exists")
+	require.Equal(t, byte('Z'), state, "as a zombie")
 	require.NoError(t, cmd.Wait())
 	w.Close()
 }
