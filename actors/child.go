@@ -5,48 +5,160 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/resman-dev/resman/messages"
 )
 
-// resource is what differs between the three kinds of child.
+// resource is what differs between the kinds of registration.
 type resource interface {
-	// start runs in the child's Started handler; it must not block for long.
-	start(c *child)
-	// end starts ending the resource and returns at once; slow work runs in a
-	// goroutine (or a callback) owned by the child, which calls c.finish.
-	end(c *child, e *End)
-	// stopped runs in the child's Stopped handler: drop watchers.
-	stopped(c *child)
+	// start runs when the child adopts the registration; it must not block
+	// for long. closing: the child is stopping, so a resource that would
+	// launch something must not (it reports a failed start instead).
+	start(r *Reg, closing bool)
+	// end starts ending the resource and returns at once; slow work runs in
+	// a goroutine (or a callback) owned by the child, which calls r.finish.
+	end(r *Reg, e *End)
+	// eager reports whether the child must adopt the registration at once
+	// (a process: its exit is watched from the start). Others are adopted
+	// at their first End, or when the child stops.
+	eager() bool
 }
 
-// child is the actor behind one registration. Its fields are owned by its
-// Receive, except those named otherwise.
+// Reg is one registration: what the supervisor and the child that owns
+// its resource share. The supervisor makes it and hands it to a child with
+// Assign; from then on the child owns the resource.
+type Reg struct {
+	H   *Handle
+	res resource
+	c   *child // the child it was assigned to; set by Assign
+
+	// claimed is taken by whoever ends the registration first: the child
+	// (End, or its own Stopping) or the supervisor (Release). Only the
+	// first acts, so a resource is ended or handed back once, never both.
+	claimed  atomic.Bool
+	endAsked bool          // an End was accepted; owned by the child's Receive
+	finished chan struct{} // closed once the outcome is known
+	once     sync.Once     // the outcome is recorded once, whoever reports it
+	unhook   func()        // a task: removes the supervisor's return hook; nil if none
+}
+
+func newReg(h *Handle, res resource) *Reg {
+	return &Reg{H: h, res: res, finished: make(chan struct{})}
+}
+
+// Release hands the registration back without the child: it reports false
+// if the child has begun ending it. Only for resources whose release needs
+// no work (tasks, custom resources); the caller gets them from Task and
+// Resource.
+func (r *Reg) Release() bool {
+	if !r.claimed.CompareAndSwap(false, true) {
+		return false
+	}
+	if r.unhook != nil {
+		r.unhook()
+	}
+	r.once.Do(func() { close(r.finished) })
+	return true
+}
+
+// Task returns a task registration's task, else nil.
+func (r *Reg) Task() *messages.Task {
+	if k, ok := r.res.(*task); ok {
+		return k.t
+	}
+	return nil
+}
+
+// Resource returns a custom registration's value, else nil.
+func (r *Reg) Resource() any {
+	if k, ok := r.res.(*custom); ok {
+		return k.value
+	}
+	return nil
+}
+
+// ReleasedByHand reports whether Release can hand r back without its child.
+func (r *Reg) ReleasedByHand() bool {
+	switch r.res.(type) {
+	case *task, *custom:
+		return true
+	}
+	return false
+}
+
+// finish records the outcome in the handle and tells the supervisor
+// (Done); then a stopping child may report Stopped. Only the first call
+// counts; any goroutine may make it.
+func (r *Reg) finish(e *Ended) {
+	r.once.Do(func() {
+		r.H.final.Store(e)
+		r.c.report(&Done{H: r.H})
+		close(r.finished)
+	})
+}
+
+// abandon marks a registration with nothing to end (its start failed).
+func (r *Reg) abandon() { r.once.Do(func() { close(r.finished) }) }
+
+// reportStart records the outcome of a start in the handle, then reports it.
+func (r *Reg) reportStart(st *Started) {
+	r.H.start.Store(st)
+	r.c.report(st)
+}
+
+func (r *Reg) opts() *Options { return &r.c.opts }
+
+// Child is a child actor as its parent sees it. A child serves one
+// registration at a time; once that one has ended the parent may give it
+// the next (Assign), which spares a spawn and a stop per registration.
+type Child struct {
+	PID *actor.PID
+	c   *child
+}
+
+// Spawn starts a child under parent.
+func Spawn(parent actor.SpawnerContext, opts Options) *Child {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &child{opts: opts}
+	// The same *child serves any re-incarnation, so a restart loses nothing.
+	props := actor.PropsFromProducer(func() actor.Actor { return c })
+	if opts.Dispatcher != nil {
+		props = actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithDispatcher(opts.Dispatcher))
+	}
+	return &Child{PID: parent.Spawn(props), c: c}
+}
+
+// Assign gives r to the child, whose previous registration (if any) must
+// have ended. The registration is the child's from here on, even if the
+// child is stopped before it reads a message: it finds r in its slot.
+func (ch *Child) Assign(sender actor.SenderContext, r *Reg) {
+	r.c = ch.c
+	ch.c.slot.Store(r)
+	if r.res.eager() {
+		sender.Send(ch.PID, adopt{})
+	}
+}
+
+// adopt tells a child to take up its registration now.
+type adopt struct{}
+
+// child is the actor behind one registration at a time. Its fields are
+// owned by its Receive, except slot (written by the parent's Assign) and
+// those set in Started, which other goroutines only read.
 type child struct {
-	h        *Handle
-	res      resource
 	opts     Options
 	system   *actor.ActorSystem // set in Started
 	parent   *actor.PID         // set in Started
 	self     *actor.PID         // set in Started
 	started  bool               // Started ran once (a restart must not start twice)
-	endAsked bool               // an End was accepted; at most one per registration
-	finished chan struct{}      // closed by finish
-	once     sync.Once          // finish runs once, whoever calls it
-}
-
-func newProps(h *Handle, res resource, opts Options) *actor.Props {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	c := &child{h: h, res: res, opts: opts, finished: make(chan struct{})}
-	// The same *child serves any re-incarnation, so a restart loses nothing.
-	if opts.Dispatcher != nil {
-		return actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithDispatcher(opts.Dispatcher))
-	}
-	return actor.PropsFromProducer(func() actor.Actor { return c })
+	stopping bool
+	slot     atomic.Pointer[Reg] // the registration assigned last
+	cur      *Reg                // the registration adopted last
 }
 
 // Receive handles the supervisor's requests and protoactor's lifecycle.
@@ -54,8 +166,7 @@ func (c *child) Receive(ctx actor.Context) {
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug in a child must not lose the resource: log and go on.
-			c.opts.Logger.Error("resman: child actor panicked",
-				"kind", c.h.Kind.String(), "key", c.h.Key, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.opts.Logger.Error("resman: child actor panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
 	switch msg := ctx.Message().(type) {
@@ -67,67 +178,87 @@ func (c *child) Receive(ctx actor.Context) {
 		c.system = ctx.ActorSystem()
 		c.parent = ctx.Parent()
 		c.self = ctx.Self()
-		c.res.start(c)
+	case adopt:
+		c.adopt()
 	case *End:
-		c.requestEnd(msg)
+		if r := c.adopt(); r != nil && (msg.H == nil || msg.H == r.H) {
+			c.requestEnd(r, msg)
+		}
 	case *actor.Stopping:
 		// The tree is stopping (or the supervisor is done with us): the
 		// resource must be gone before we report Stopped, because protoactor
 		// finalises the parent only after its last child. This is the one
 		// place a child waits, bounded by the grace period plus the kill wait.
-		c.requestEnd(&End{Mode: EndStop})
-		<-c.finished
-	case *actor.Stopped:
-		c.res.stopped(c)
+		c.stopping = true
+		if r := c.adopt(); r != nil {
+			c.requestEnd(r, &End{Mode: EndStop})
+			c.wait(r.finished)
+		}
 	}
 }
 
-func (c *child) requestEnd(e *End) {
-	if c.endAsked {
+// blocker is a dispatcher that lends a run's worker to others while the
+// run waits.
+type blocker interface{ Blocking(wait func()) }
+
+// wait blocks until ch is closed, on the dispatcher's terms.
+func (c *child) wait(ch <-chan struct{}) {
+	select {
+	case <-ch:
+		return
+	default:
+	}
+	if b, ok := c.opts.Dispatcher.(blocker); ok {
+		b.Blocking(func() { <-ch })
 		return
 	}
-	c.endAsked = true
+	<-ch
+}
+
+// adopt takes up the registration in the slot if it is new, and returns
+// the current one (nil if none was ever assigned).
+func (c *child) adopt() *Reg {
+	r := c.slot.Load()
+	if r == nil || r == c.cur {
+		return c.cur
+	}
+	c.cur = r
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.opts.Logger.Error("resman: starting a resource panicked",
+					"kind", r.H.Kind.String(), "key", r.H.Key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+		}()
+		r.res.start(r, c.stopping)
+	}()
+	return r
+}
+
+func (c *child) requestEnd(r *Reg, e *End) {
+	if r.endAsked {
+		return
+	}
+	r.endAsked = true
+	if !r.claimed.CompareAndSwap(false, true) {
+		return // handed back by the supervisor: not ours to end
+	}
 	select {
-	case <-c.finished: // nothing left to end (a start that failed)
+	case <-r.finished: // nothing left to end (a start that failed)
 		return
 	default:
 	}
 	defer func() {
 		// Should ending panic, the registration still ends, as a failure
 		// the supervisor reports, and Stopping cannot hang on it.
-		if r := recover(); r != nil {
-			c.finish(&Ended{Mode: e.Mode, Err: &messages.PanicError{Value: r, Stack: debug.Stack()}})
+		if p := recover(); p != nil {
+			r.finish(&Ended{Mode: e.Mode, Err: &messages.PanicError{Value: p, Stack: debug.Stack()}})
 		}
 	}()
-	c.res.end(c, e)
+	r.res.end(r, e)
 }
 
-// reportStart records the outcome of a start in the handle, then reports it.
-func (c *child) reportStart(st *Started) {
-	c.h.start.Store(st)
-	c.report(st)
-}
-
-// report sends msg to the supervisor. Safe from any goroutine.
+// report sends msg to the supervisor. Safe from any goroutine once Started ran.
 func (c *child) report(msg any) {
 	c.system.Root.Send(c.parent, msg)
-}
-
-// finish records the outcome in the handle, releases Stopping and stops
-// the child: the supervisor learns the outcome from the child's Terminated,
-// one message instead of an outcome message and then a stop. Only the first
-// call counts; any goroutine may make it.
-func (c *child) finish(e *Ended) {
-	c.once.Do(func() {
-		c.h.final.Store(e)
-		// Stop before releasing Stopping: while we are still registered, a
-		// Stop is ignored if we are stopping already; after, a dead letter.
-		c.system.Root.Stop(c.self)
-		close(c.finished)
-	})
-}
-
-// abandon marks the child as having nothing to end (its start failed).
-func (c *child) abandon() {
-	c.once.Do(func() { close(c.finished) })
 }

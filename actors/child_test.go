@@ -19,36 +19,37 @@ type faulty struct {
 	panicStart, panicEnd bool
 }
 
-func (f *faulty) start(*child) {
+func (f *faulty) eager() bool { return true }
+
+func (f *faulty) start(*Reg, bool) {
 	if f.panicStart {
 		panic("start failed")
 	}
 }
 
-func (f *faulty) end(c *child, e *End) {
+func (f *faulty) end(r *Reg, e *End) {
 	if f.panicEnd {
 		panic("end failed")
 	}
-	c.finish(&Ended{Mode: e.Mode})
+	r.finish(&Ended{Mode: e.Mode})
 }
 
-func (f *faulty) stopped(*child) {}
-
-// parent spawns one child and, when the child terminates, passes the
-// outcome it left in the handle to the test.
+// parent spawns one child, assigns it one registration and passes the
+// outcome the child reports (Done) to the test.
 type parent struct {
-	props *actor.Props
-	h     *Handle
+	reg   *Reg
 	child chan *actor.PID
 	got   chan any
 }
 
 func (p *parent) Receive(ctx actor.Context) {
-	switch ctx.Message().(type) {
+	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		p.child <- ctx.Spawn(p.props)
-	case *actor.Terminated:
-		p.got <- p.h.Final()
+		ch := Spawn(ctx, Options{DefaultTimeout: time.Second})
+		ch.Assign(ctx, p.reg)
+		p.child <- ch.PID
+	case *Done:
+		p.got <- msg.H.Final()
 	}
 }
 
@@ -58,7 +59,7 @@ func spawn(t *testing.T, res resource) (*actor.ActorSystem, *actor.PID, *actor.P
 	}))
 	t.Cleanup(system.Shutdown)
 	h := &Handle{Kind: messages.KindCustomResource, Key: "k"}
-	p := &parent{props: newProps(h, res, Options{DefaultTimeout: time.Second}), h: h, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
+	p := &parent{reg: newReg(h, res), child: make(chan *actor.PID, 1), got: make(chan any, 4)}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	return system, pid, <-p.child, p.got, h
 }
@@ -94,8 +95,8 @@ func TestStoppingEndsTheResource(t *testing.T) {
 	system, parentPID, _, _, h := spawn(t, &faulty{})
 	require.Nil(t, h.Final())
 	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
-	// The parent may stop before it reads the child's report (protoactor
-	// delivers Terminated first); the outcome is in the handle either way.
+	// The parent may stop before it reads the child's report; the outcome
+	// is in the handle either way.
 	final := h.Final()
 	require.NotNil(t, final, "the child ended its resource before it stopped")
 	require.Equal(t, EndStop, final.Mode)

@@ -6,36 +6,36 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/resman-dev/resman/messages"
 )
 
-// custom is the resource of a custom-resource child. It costs no goroutine
-// until its cleanup runs.
+// custom is the resource of a custom-resource registration. It costs no
+// goroutine until its cleanup runs.
 type custom struct {
 	value   any
 	cleanup messages.CleanupFunc
 }
 
-// CustomProps returns the props of the child that owns value and its cleanup.
-func CustomProps(h *Handle, value any, cleanup messages.CleanupFunc, opts Options) *actor.Props {
-	return newProps(h, &custom{value: value, cleanup: cleanup}, opts)
+// CustomReg returns the registration of value and its cleanup.
+func CustomReg(h *Handle, value any, cleanup messages.CleanupFunc) *Reg {
+	return newReg(h, &custom{value: value, cleanup: cleanup})
 }
 
-func (r *custom) start(*child) {}
+func (r *custom) eager() bool { return false }
 
-func (r *custom) end(c *child, e *End) {
+func (r *custom) start(*Reg, bool) {}
+
+func (r *custom) end(g *Reg, e *End) {
 	if e.Mode == EndRelease {
-		c.finish(&Ended{Mode: EndRelease, Resource: r.value})
+		g.finish(&Ended{Mode: EndRelease, Resource: r.value})
 		return
 	}
-	go r.run(c, c.opts.timeout(e.Timeout)) // owned by the child; ends within the grace period
+	go r.run(g, g.opts().timeout(e.Timeout)) // owned by the child; ends within the grace period
 }
 
 // run calls the cleanup in a goroutine of its own, so that a hung cleanup is
 // reported at the deadline instead of being waited for.
-func (r *custom) run(c *child, grace time.Duration) {
+func (r *custom) run(g *Reg, grace time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel() // not before the outcome is known: a cancel would look like the deadline
 	result := make(chan error, 1)
@@ -44,11 +44,11 @@ func (r *custom) run(c *child, grace time.Duration) {
 	}()
 	select {
 	case err := <-result:
-		c.finish(&Ended{Mode: EndStop, Err: err})
+		g.finish(&Ended{Mode: EndStop, Err: err})
 	case <-ctx.Done():
-		c.opts.Logger.Warn("resman: cleanup outlived its grace period; it is still running",
-			"key", c.h.Key, "grace", grace)
-		c.finish(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: cleanup still running after %v", messages.ErrTimeout, grace)})
+		g.opts().Logger.Warn("resman: cleanup outlived its grace period; it is still running",
+			"key", g.H.Key, "grace", grace)
+		g.finish(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: cleanup still running after %v", messages.ErrTimeout, grace)})
 	}
 }
 
@@ -60,5 +60,3 @@ func callCleanup(ctx context.Context, f messages.CleanupFunc, v any) (err error)
 	}()
 	return f(ctx, v)
 }
-
-func (r *custom) stopped(*child) {}

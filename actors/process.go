@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/resman-dev/resman/internal/proc"
 	"github.com/resman-dev/resman/messages"
 )
@@ -36,7 +34,6 @@ type ProcessConfig struct {
 	Watch   *proc.ExitWatch  // RegisterProcess: the watch opened while validating
 	Cgroups *proc.CgroupRoot // WithCgroup: StartProcess puts cmd in a cgroup of its own below it
 	Guard   *proc.Guard      // the host-death watcher; nil: none
-	Options Options
 }
 
 // process is the resource of a process child.
@@ -54,11 +51,14 @@ type process struct {
 	reaped chan struct{} // closed when the owner is done with it (reaped, or handed back)
 }
 
-// ProcessProps returns the props of the child that owns cmd.
-func ProcessProps(h *Handle, cmd *exec.Cmd, cfg ProcessConfig) *actor.Props {
-	return newProps(h, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
-		reaped: make(chan struct{})}, cfg.Options)
+// ProcessReg returns the registration of cmd.
+func ProcessReg(h *Handle, cmd *exec.Cmd, cfg ProcessConfig) *Reg {
+	return newReg(h, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
+		reaped: make(chan struct{})})
 }
+
+// eager: a process's exit is watched from the moment it is registered.
+func (p *process) eager() bool { return true }
 
 // WatchProcess validates a started cmd and opens its exit watch: the part
 // of RegisterProcess that can fail, done before anything is tracked.
@@ -101,17 +101,21 @@ func (p *process) startCmd() error {
 	return nil
 }
 
-func (p *process) start(c *child) {
+func (p *process) start(r *Reg, closing bool) {
 	if p.launch {
-		if err := p.startCmd(); err != nil {
-			c.reportStart(&Started{H: c.h, Err: err})
-			c.abandon()
+		err := messages.ErrClosed // the tree is stopping: start nothing new
+		if !closing {
+			err = p.startCmd()
+		}
+		if err != nil {
+			r.reportStart(&Started{H: r.H, Err: err})
+			r.abandon()
 			return
 		}
 	}
 	if p.cmd.WaitDelay == 0 {
 		// A grandchild holding an output pipe must not hang the reap.
-		p.cmd.WaitDelay = c.opts.DefaultTimeout
+		p.cmd.WaitDelay = r.opts().DefaultTimeout
 	}
 	pid := p.cmd.Process.Pid
 	if pg, err := proc.Getpgid(pid); err == nil && pg == pid && pg != proc.OwnPgid() {
@@ -123,16 +127,16 @@ func (p *process) start(c *child) {
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
 			p.removeCgroup()
-			c.reportStart(&Started{H: c.h, Err: err})
-			c.abandon()
+			r.reportStart(&Started{H: r.H, Err: err})
+			r.abandon()
 			return
 		}
 		p.watch = w
 	}
 	p.guardAdd()
-	p.watch.Start(func() { p.exited(c) })
+	p.watch.Start(func() { p.exited(r) })
 	if p.launch {
-		c.reportStart(&Started{H: c.h, PID: pid})
+		r.reportStart(&Started{H: r.H, PID: pid})
 	}
 }
 
@@ -171,19 +175,19 @@ func (p *process) take(o owner) owner {
 // KillMode=control-group does when a main process exits: it gets SIGTERM,
 // what is left of the grace period, then SIGKILL. Then the leader is reaped:
 // no zombie, and its exit status is reported.
-func (p *process) exited(c *child) {
+func (p *process) exited(r *Reg) {
 	if p.take(ownerExit) != ownerExit {
 		return
 	}
-	deadline := time.Now().Add(c.opts.DefaultTimeout)
+	deadline := time.Now().Add(r.opts().DefaultTimeout)
 	if err := p.clearRest(deadline); err != nil {
-		c.opts.Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", c.h.Key, "err", err)
+		r.opts().Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", r.H.Key, "err", err)
 	}
 	p.guardRemove()
 	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
 	close(p.reaped)
 	state := p.cmd.ProcessState
-	c.report(&Exited{H: c.h, State: state, ExitCode: ExitCode(state)})
+	r.c.report(&Exited{H: r.H, State: state, ExitCode: ExitCode(state)})
 }
 
 // clearRest stops the rest of the group or cgroup once the leader has
@@ -230,16 +234,16 @@ func (p *process) killRest(deadline time.Time) error {
 	return nil
 }
 
-func (p *process) end(c *child, e *End) {
+func (p *process) end(r *Reg, e *End) {
 	switch e.Mode {
 	case EndRelease:
-		go p.release(c) // owned by the child; ends once the process is handed back
+		go p.release(r) // owned by the child; ends once the process is handed back
 	default:
-		go p.stop(c, c.opts.timeout(e.Timeout), e.Signal) // owned by the child; ends within grace + KillWait
+		go p.stop(r, r.opts().timeout(e.Timeout), e.Signal) // owned by the child; ends within grace + KillWait
 	}
 }
 
-func (p *process) release(c *child) {
+func (p *process) release(r *Reg) {
 	if p.take(ownerRelease) == ownerRelease {
 		p.watch.Close()
 		p.guardRemove()
@@ -253,15 +257,15 @@ func (p *process) release(c *child) {
 	if p.cg != nil && !p.cg.Populated() {
 		p.removeCgroup() // a populated one goes with the process, to the caller
 	}
-	c.finish(&Ended{Mode: EndRelease, Cmd: p.cmd, State: p.cmd.ProcessState})
+	r.finish(&Ended{Mode: EndRelease, Cmd: p.cmd, State: p.cmd.ProcessState})
 }
 
-func (p *process) stop(c *child, grace time.Duration, sig syscall.Signal) {
+func (p *process) stop(r *Reg, grace time.Duration, sig syscall.Signal) {
 	if p.take(ownerStop) != ownerStop {
 		// It exited on its own: its group is being cleared up; wait for that.
 		<-p.reaped
 		p.removeCgroup()
-		c.finish(&Ended{Mode: EndStop, State: p.cmd.ProcessState})
+		r.finish(&Ended{Mode: EndStop, State: p.cmd.ProcessState})
 		return
 	}
 	err := p.terminate(grace, sig)
@@ -274,7 +278,7 @@ func (p *process) stop(c *child, grace time.Duration, sig syscall.Signal) {
 			_ = p.cmd.Wait()
 			close(p.reaped)
 		}()
-		c.finish(&Ended{Mode: EndStop, Err: err})
+		r.finish(&Ended{Mode: EndStop, Err: err})
 		return
 	}
 	p.watch.Close()
@@ -282,7 +286,7 @@ func (p *process) stop(c *child, grace time.Duration, sig syscall.Signal) {
 	_ = p.cmd.Wait()
 	close(p.reaped)
 	p.removeCgroup()
-	c.finish(&Ended{Mode: EndStop, Err: err, State: p.cmd.ProcessState})
+	r.finish(&Ended{Mode: EndStop, Err: err, State: p.cmd.ProcessState})
 }
 
 func (p *process) removeCgroup() {
@@ -338,8 +342,6 @@ func (p *process) signal(sig syscall.Signal) {
 		_ = p.cmd.Process.Signal(sig) // through a pidfd: never a reused PID
 	}
 }
-
-func (p *process) stopped(*child) {}
 
 // waitClosed waits until ch is closed or d has passed.
 func waitClosed(ch <-chan struct{}, d time.Duration) bool {

@@ -34,14 +34,15 @@ const (
 // registration; a child also ends its resource itself (EndStop, default
 // grace period) when it is stopped, so that stopping an actor tree cleans up.
 type End struct {
+	H       *Handle // the registration meant; nil: the child's current one
 	Mode    EndMode
 	Timeout time.Duration  // grace period; zero: the default
 	Signal  syscall.Signal // processes: the first signal; zero: SIGTERM
 }
 
 // Ended is a registration's final outcome. The child keeps it in the Handle
-// and then stops; the supervisor reads it (Handle.Final) when the child's
-// Terminated arrives.
+// and then sends Done; the supervisor reads it (Handle.Final) on Done, or
+// when the child's Terminated arrives first.
 type Ended struct {
 	Mode     EndMode
 	Err      error            // the reason, not yet wrapped in a *ResourceError
@@ -49,6 +50,11 @@ type Ended struct {
 	State    *os.ProcessState // process: the reaped state, if it was reaped
 	Task     *messages.Task   // task, EndRelease
 	Resource any              // custom resource, EndRelease
+}
+
+// Done reports that a registration has ended: its outcome is in the handle.
+type Done struct {
+	H *Handle
 }
 
 // Exited reports that a process exited or a task returned on its own.
@@ -82,7 +88,7 @@ type Handle struct {
 func (h *Handle) StartResult() *Started { return h.start.Load() }
 
 // Final returns the registration's outcome once the child has one, else nil.
-// It is set before the child stops, so it is there when Terminated arrives.
+// It is set before the child reports Done, and before it can stop.
 func (h *Handle) Final() *Ended { return h.final.Load() }
 
 // Options configure a child.

@@ -51,14 +51,15 @@ func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) er
 	return nil
 }
 
-// track adds an entry and spawns its child. Unless pending, the resource is
-// registered from here on.
-func (s *supervisor) track(ctx actor.Context, h *actors.Handle, props *actor.Props, pending bool, init func(*entry)) *entry {
-	e := &entry{h: h, registeredAt: time.Now().UnixNano(), pending: pending}
+// track adds an entry and hands its registration to a child. Unless
+// pending, the resource is registered from here on.
+func (s *supervisor) track(ctx actor.Context, r *actors.Reg, pending bool, init func(*entry)) *entry {
+	e := &entry{h: r.H, reg: r, registeredAt: time.Now().UnixNano(), pending: pending}
 	if init != nil {
 		init(e)
 	}
-	e.child = ctx.Spawn(props)
+	e.child = s.takeChild(ctx)
+	e.child.Assign(ctx, r)
 	s.reg.add(e)
 	if !pending {
 		s.publish(e, messages.EventRegistered, nil)
@@ -78,7 +79,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		return
 	}
 	h := newHandle(messages.KindProcess, msg.Key)
-	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard, Options: s.opts}), false,
+	s.track(ctx, actors.ProcessReg(h, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
 }
@@ -96,7 +97,7 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 	isolate(msg.Cmd)
 	h := newHandle(messages.KindProcess, msg.Key)
 	to := ctx.Sender()
-	s.track(ctx, h, actors.ProcessProps(h, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard, Options: s.opts}), true, func(e *entry) {
+	s.track(ctx, actors.ProcessReg(h, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard}), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
 	})
 }
@@ -117,9 +118,15 @@ func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask)
 		respond(ctx, &messages.RegisterTaskResponse{Err: err})
 		return
 	}
-	h := newHandle(messages.KindTask, msg.Key)
-	s.track(ctx, h, actors.TaskProps(h, msg.Task, s.opts), false, nil)
+	s.trackTask(ctx, msg.Key, msg.Task)
 	respond(ctx, &messages.RegisterTaskResponse{})
+}
+
+// trackTask registers t; a return of fn on its own comes back as Exited.
+func (s *supervisor) trackTask(ctx actor.Context, key string, t *messages.Task) {
+	h := newHandle(messages.KindTask, key)
+	root, self := s.system.Root, s.self
+	s.track(ctx, actors.TaskReg(h, t, func(msg any) { root.Send(self, msg) }), false, nil)
 }
 
 func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
@@ -131,17 +138,11 @@ func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
 		respond(ctx, &messages.GoResponse{Err: err})
 		return
 	}
-	h := newHandle(messages.KindTask, msg.Key)
-	to := ctx.Sender()
-	s.track(ctx, h, actors.GoProps(h, msg.Context, msg.Fn, s.opts), true, func(e *entry) {
-		e.started = func(st *actors.Started, err error) {
-			r := &messages.GoResponse{Err: err}
-			if st != nil && err == nil {
-				r.Task = st.Task
-			}
-			send(s.system, to, r)
-		}
-	})
+	// Starting a goroutine does not block: the task starts here, and is
+	// registered before anybody else can take the key.
+	t := messages.StartTask(msg.Context, msg.Fn)
+	s.trackTask(ctx, msg.Key, t)
+	respond(ctx, &messages.GoResponse{Task: t})
 }
 
 func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cleanup messages.CleanupFunc, nilMsg string) error {
@@ -153,7 +154,7 @@ func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cl
 		return err
 	}
 	h := newHandle(messages.KindCustomResource, key)
-	s.track(ctx, h, actors.CustomProps(h, value, cleanup, s.opts), false,
+	s.track(ctx, actors.CustomReg(h, value, cleanup), false,
 		func(e *entry) { e.typeName = typeName(value) })
 	return nil
 }
@@ -167,12 +168,10 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 	started := e.started
 	e.started = nil
 	if msg.Err != nil {
-		// Nothing was started: the registration never happened.
+		// Nothing was started: the registration never happened, and the
+		// child is free again.
 		s.reg.remove(e)
-		if !s.stopping { // else protoactor stops it, and a second Stop could be a dead letter
-			ctx.Stop(e.child)
-			s.dying[e.child.Id] = struct{}{} // a Shutdown's reply waits for it
-		}
+		s.recycle(e.child)
 		started(msg, messages.NewError(e.h.Kind, e.h.Key, "start", msg.Err))
 		for _, w := range e.waiters {
 			w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
@@ -260,6 +259,17 @@ func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, 
 		w(nil, messages.NewError(kind, key, op, fmt.Errorf("%w: %s", messages.ErrNotRegistered, why)))
 		return
 	}
+	if req.Mode == actors.EndRelease && e.reg.ReleasedByHand() && !e.pending {
+		// Handing back a task or a custom resource takes no work: no need
+		// to ask the child, which is free for the next registration at once.
+		if e.reg.Release() {
+			e.endOp = op
+			e.waiters = append(e.waiters, w)
+			s.finalize(e, &actors.Ended{Mode: actors.EndRelease, Task: e.reg.Task(), Resource: e.reg.Resource()})
+			s.recycle(e.child)
+			return
+		}
+	}
 	s.beginEnd(ctx, e, op, req)
 	e.waiters = append(e.waiters, w)
 }
@@ -269,7 +279,63 @@ func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actor
 	if req.Mode == actors.EndStop {
 		e.state = messages.StateStopping
 	}
-	ctx.Send(e.child, req)
+	req.H = e.h
+	ctx.Send(e.child.PID, req)
+}
+
+// done finalizes a registration whose child reported its outcome, and
+// frees the child for the next one.
+func (s *supervisor) done(msg *actors.Done) {
+	if e := s.reg.of(msg.H); e != nil {
+		s.finalize(e, msg.H.Final())
+		s.recycle(e.child)
+	}
+}
+
+// idleCap is how many free children the supervisor keeps between bursts;
+// more are kept while a CleanupAll is under way, and stopped after it.
+const idleCap = 256
+
+// takeChild returns a free child, spawning one if none is.
+func (s *supervisor) takeChild(ctx actor.Context) *actors.Child {
+	if n := len(s.idle); n > 0 {
+		ch := s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		return ch
+	}
+	return actors.Spawn(ctx, s.opts)
+}
+
+// recycle frees a child whose registration has ended.
+func (s *supervisor) recycle(ch *actors.Child) {
+	switch {
+	case s.stopping:
+		// protoactor stops every child; a Stop of ours could reach one gone.
+	case len(s.idle) < idleCap || s.sweeps > 0:
+		s.idle = append(s.idle, ch)
+	default:
+		s.retire(ch)
+	}
+}
+
+// retire stops a free child; a Shutdown's reply waits for it to be gone.
+func (s *supervisor) retire(ch *actors.Child) {
+	s.system.Root.Stop(ch.PID)
+	s.dying[ch.PID.Id] = struct{}{}
+}
+
+// trimIdle stops the free children beyond idleCap.
+func (s *supervisor) trimIdle() {
+	if s.stopping || s.sweeps > 0 {
+		return
+	}
+	for len(s.idle) > idleCap {
+		n := len(s.idle)
+		s.retire(s.idle[n-1])
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+	}
 }
 
 // finalize removes a registration whose child has terminated and answers
@@ -340,9 +406,9 @@ func stopOp(kind messages.Kind) string {
 	}
 }
 
-// terminated handles a child that is gone — a child stops itself once its
-// resource has ended, and leaves the outcome in its handle — a child whose
-// start failed, and a subscriber that stopped.
+// terminated handles a child that is gone — one we retired, or one that
+// stopped with the tree before its Done was read (the outcome is in its
+// handle) — and a subscriber that stopped.
 func (s *supervisor) terminated(msg *actor.Terminated) {
 	if _, ok := s.dying[msg.Who.Id]; ok {
 		delete(s.dying, msg.Who.Id)
@@ -407,7 +473,10 @@ func (c *cleanup) check() {
 // cleanupAll ends everything tracked, concurrently (each child works in its
 // own goroutine), with the default grace period; done gets every failure.
 func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
-	c := &cleanup{done: []func(error){done}}
+	// Children freed during the sweep are kept, and the surplus stopped
+	// after it: stopping them would compete with the cleanups.
+	s.sweeps++
+	c := &cleanup{done: []func(error){func(error) { s.sweeps--; s.trimIdle() }, done}}
 	s.reg.each(func(e *entry) {
 		switch {
 		case !e.ending:

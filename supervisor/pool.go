@@ -5,73 +5,114 @@ import (
 	"sync"
 )
 
-// pool is the protoactor Dispatcher of a supervisor and its children. A
-// mailbox run goes to a long-lived worker when one is idle, else to a new
-// goroutine, as protoactor's default does. Long-lived workers keep their
-// grown stacks: with the default dispatcher every run starts on a fresh 2
-// KiB stack and grows it, which cost a quarter of a register/unregister
-// round trip. Spilling over to new goroutines means a child that waits (in
-// Stopping) never holds up anybody else. The workers are owned by the pool;
-// close ends them and Wait waits for them.
+// pool is the protoactor Dispatcher of a supervisor and its children: a
+// FIFO of mailbox runs served by a few long-lived workers. protoactor's
+// default starts a goroutine per run, and growing each fresh 2 KiB stack
+// cost a quarter of a register/unregister round trip; a burst (a CleanupAll
+// of 10,000 tasks schedules 10,000 children at once) paid it 10,000 times.
+// Runs do not block, with one exception: a child that is stopping waits
+// (bounded) for its resource to end. It does so inside Blocking, which
+// lets another worker take its place, so nobody else is held up. The
+// workers are owned by the pool; close ends them once idle and wait waits
+// for them.
 type pool struct {
-	work chan func() // unbuffered: a send succeeds only into an idle worker's hands
-	quit chan struct{}
-	size int
+	size int // workers that serve the queue when none is blocked
 
-	once    sync.Once // starts the workers at the first Schedule
-	stop    sync.Once
-	workers sync.WaitGroup
+	mu      sync.Mutex // guards the fields below
+	cond    *sync.Cond // signalled when a run is queued or the pool closes
+	runs    []func()   // the queue: runs[head:]
+	head    int
+	idle    int  // workers waiting on cond
+	workers int  // workers alive, blocked ones included
+	blocked int  // workers inside Blocking
+	closed  bool // later runs get goroutines of their own
+
+	wg sync.WaitGroup // one per worker
 }
 
 func newPool() *pool {
-	return &pool{work: make(chan func()), quit: make(chan struct{}), size: max(2, runtime.GOMAXPROCS(0))}
+	p := &pool{size: max(2, runtime.GOMAXPROCS(0))}
+	p.cond = sync.NewCond(&p.mu)
+	return p
 }
 
-// Schedule runs fn on an idle worker, or on a new goroutine.
+// Schedule queues fn for a worker, starting one if fewer than size serve
+// the queue.
 func (p *pool) Schedule(fn func()) {
-	p.once.Do(p.start)
-	select {
-	case p.work <- fn:
-	default:
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
 		go fn()
+		return
 	}
+	p.runs = append(p.runs, fn)
+	switch {
+	case p.idle > 0:
+		p.cond.Signal()
+	case p.workers-p.blocked < p.size:
+		p.startLocked()
+	}
+	p.mu.Unlock()
 }
 
 // Throughput is protoactor's default: messages per run before yielding.
 func (p *pool) Throughput() int { return 300 }
 
-func (p *pool) start() {
-	select {
-	case <-p.quit:
-		return // closed before it started
-	default:
+// Blocking runs wait, which may block, while another worker serves the
+// queue in the caller's place.
+func (p *pool) Blocking(wait func()) {
+	p.mu.Lock()
+	p.blocked++
+	if !p.closed && p.workers-p.blocked < p.size && p.head < len(p.runs) {
+		p.startLocked()
 	}
-	for range p.size {
-		p.workers.Add(1)
-		go p.worker()
-	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.blocked--
+		p.mu.Unlock()
+	}()
+	wait()
+}
+
+func (p *pool) startLocked() {
+	p.workers++
+	p.wg.Add(1)
+	go p.worker()
 }
 
 func (p *pool) worker() {
-	defer p.workers.Done()
+	defer p.wg.Done()
+	p.mu.Lock()
 	for {
-		select {
-		case fn := <-p.work:
-			fn()
-		case <-p.quit:
-			return
+		for p.head == len(p.runs) {
+			p.runs, p.head = p.runs[:0], 0
+			if p.closed || p.workers-p.blocked > p.size {
+				p.workers-- // closed, or one too many since a blocked worker came back
+				p.mu.Unlock()
+				return
+			}
+			p.idle++
+			p.cond.Wait()
+			p.idle--
 		}
+		fn := p.runs[p.head]
+		p.runs[p.head] = nil
+		p.head++
+		p.mu.Unlock()
+		fn()
+		p.mu.Lock()
 	}
 }
 
-// close ends the workers once they are idle; later runs get goroutines of
-// their own.
+// close ends the workers once the queue is empty; later runs get
+// goroutines of their own.
 func (p *pool) close() {
-	p.stop.Do(func() {
-		p.once.Do(func() {}) // a pool that never started never will
-		close(p.quit)
-	})
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }
 
 // wait returns once every worker has ended.
-func (p *pool) wait() { p.workers.Wait() }
+func (p *pool) wait() { p.wg.Wait() }

@@ -17,7 +17,8 @@ import (
 // whole registry: no lock guards it.
 type entry struct {
 	h            *actors.Handle
-	child        *actor.PID
+	reg          *actors.Reg   // shared with the child
+	child        *actors.Child // serves this registration until it ends
 	state        messages.State
 	pending      bool  // a start is in progress: not yet visible in Status
 	registeredAt int64 // Unix nanoseconds: a third of a time.Time, for 100,000 entries
@@ -54,12 +55,14 @@ func (r *registry) get(kind messages.Kind, key string) *entry { return r.keys[ki
 
 func (r *registry) add(e *entry) {
 	r.keys[e.h.Kind][e.h.Key] = e
-	r.byChild[e.child.Id] = e
+	r.byChild[e.child.PID.Id] = e
 }
 
 func (r *registry) remove(e *entry) {
 	delete(r.keys[e.h.Kind], e.h.Key)
-	delete(r.byChild, e.child.Id)
+	if r.byChild[e.child.PID.Id] == e {
+		delete(r.byChild, e.child.PID.Id)
+	}
 }
 
 func (r *registry) each(f func(*entry)) {

@@ -85,6 +85,8 @@ type supervisor struct {
 	stopping bool // protoactor is stopping us, and so our children: never Stop one (it may be gone: a dead letter)
 	shutdown *cleanup
 	dying    map[string]struct{} // children told to stop whose Terminated has not come yet
+	idle     []*actors.Child     // free children, for the next registrations
+	sweeps   int                 // CleanupAlls and Shutdowns under way
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
 	guard    *proc.Guard // kills the tracked process groups if the host dies; closed at Stopped
@@ -131,6 +133,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.onStarted(ctx, msg)
 	case *actors.Exited:
 		s.onExited(msg)
+	case *actors.Done:
+		s.done(msg)
 
 	// Requests.
 	case *messages.RegisterProcess:
