@@ -476,7 +476,7 @@ func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
 	// Children freed during the sweep are kept, and the surplus stopped
 	// after it: stopping them would compete with the cleanups.
 	s.sweeps++
-	c := &cleanup{done: []func(error){func(error) { s.sweeps--; s.trimIdle() }, done}}
+	c := &cleanup{done: []func(error){done, func(error) { s.sweeps--; s.trimIdle() }}}
 	s.reg.each(func(e *entry) {
 		switch {
 		case !e.ending:

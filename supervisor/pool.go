@@ -92,6 +92,9 @@ func (p *pool) worker() {
 				p.mu.Unlock()
 				return
 			}
+			if p.spin() {
+				continue
+			}
 			p.idle++
 			p.cond.Wait()
 			p.idle--
@@ -103,6 +106,21 @@ func (p *pool) worker() {
 		fn()
 		p.mu.Lock()
 	}
+}
+
+// spin yields a few times before a worker sleeps, so that a burst of runs
+// (a CleanupAll sends thousands) finds it awake instead of paying a wake-up
+// per run. It reports whether a run came. Called and returns with mu held.
+func (p *pool) spin() bool {
+	for range 32 {
+		p.mu.Unlock()
+		runtime.Gosched()
+		p.mu.Lock()
+		if p.head < len(p.runs) || p.closed {
+			return true
+		}
+	}
+	return false
 }
 
 // close ends the workers once the queue is empty; later runs get
