@@ -43,10 +43,13 @@ type Reg struct {
 	finished chan struct{} // closed once the outcome is known
 	once     sync.Once     // the outcome is recorded once, whoever reports it
 	unhook   func()        // a task: removes the supervisor's return hook; nil if none
+	done     Done          // the report that it has ended, made with it
 }
 
 func newReg(h *Handle, res resource) *Reg {
-	return &Reg{H: h, res: res, finished: make(chan struct{})}
+	r := &Reg{H: h, res: res, finished: make(chan struct{})}
+	r.done.H = h
+	return r
 }
 
 // Release hands the registration back without the child: it reports false
@@ -95,7 +98,7 @@ func (r *Reg) ReleasedByHand() bool {
 func (r *Reg) finish(e *Ended) {
 	r.once.Do(func() {
 		r.H.final.Store(e)
-		r.c.report(&Done{H: r.H})
+		r.c.report(&r.done)
 		close(r.finished)
 	})
 }

@@ -46,6 +46,10 @@ func (k *task) end(r *Reg, e *End) {
 	})
 	k.t.OnDone(func(error) {
 		timer.Stop()
-		r.finish(&Ended{Mode: EndStop})
+		r.finish(cancelled)
 	})
 }
+
+// cancelled is the outcome of every task that returned within its grace
+// period; it is never modified.
+var cancelled = &Ended{Mode: EndStop}

@@ -270,6 +270,7 @@ func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, 
 			return
 		}
 	}
+	req.H = e.h
 	s.beginEnd(ctx, e, op, req)
 	e.waiters = append(e.waiters, w)
 }
@@ -279,7 +280,6 @@ func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actor
 	if req.Mode == actors.EndStop {
 		e.state = messages.StateStopping
 	}
-	req.H = e.h
 	ctx.Send(e.child.PID, req)
 }
 
@@ -386,6 +386,9 @@ func (s *supervisor) finalize(e *entry, out *actors.Ended) {
 	for _, w := range e.waiters {
 		w(out, err)
 	}
+	if e.sweep != nil {
+		e.sweep.settle(err)
+	}
 	for _, to := range e.exitWait {
 		if e.exit != nil {
 			send(s.system, to, &messages.WaitProcessResponse{State: e.exit})
@@ -413,10 +416,6 @@ func (s *supervisor) terminated(msg *actor.Terminated) {
 	if _, ok := s.dying[msg.Who.Id]; ok {
 		delete(s.dying, msg.Who.Id)
 		s.whenDrained(nil)
-		return
-	}
-	if e := s.reg.byChild[msg.Who.Id]; e != nil {
-		s.finalize(e, e.h.Final())
 		return
 	}
 	s.rt.bus.unsubscribe(msg.Who)
@@ -449,13 +448,26 @@ type cleanup struct {
 
 func (c *cleanup) add() func(*actors.Ended, error) {
 	c.remaining++
-	return func(_ *actors.Ended, err error) {
-		if err != nil && !errors.Is(err, messages.ErrNotRegistered) {
-			c.errs = append(c.errs, err)
-		}
-		c.remaining--
-		c.check()
+	return func(_ *actors.Ended, err error) { c.settle(err) }
+}
+
+// join makes e's outcome count: through e.sweep, which costs nothing, unless
+// an earlier sweep took it.
+func (c *cleanup) join(e *entry) {
+	if e.sweep == nil {
+		c.remaining++
+		e.sweep = c
+		return
 	}
+	e.waiters = append(e.waiters, c.add())
+}
+
+func (c *cleanup) settle(err error) {
+	if err != nil && !errors.Is(err, messages.ErrNotRegistered) {
+		c.errs = append(c.errs, err)
+	}
+	c.remaining--
+	c.check()
 }
 
 func (c *cleanup) check() {
@@ -477,13 +489,14 @@ func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
 	// after it: stopping them would compete with the cleanups.
 	s.sweeps++
 	c := &cleanup{done: []func(error){done, func(error) { s.sweeps--; s.trimIdle() }}}
+	end := &actors.End{Mode: actors.EndStop} // one for all: a child only reads it
 	s.reg.each(func(e *entry) {
 		switch {
 		case !e.ending:
-			s.beginEnd(ctx, e, stopOp(e.h.Kind), &actors.End{Mode: actors.EndStop})
-			e.waiters = append(e.waiters, c.add())
+			s.beginEnd(ctx, e, stopOp(e.h.Kind), end)
+			c.join(e)
 		case e.endMode == actors.EndStop:
-			e.waiters = append(e.waiters, c.add())
+			c.join(e)
 		}
 	})
 	c.check()

@@ -28,6 +28,8 @@ type entry struct {
 	taskErr  error            // task, once returned
 	typeName string           // custom resource
 
+	gone     bool           // removed from the registry
+	sweep    *cleanup       // the first CleanupAll or Shutdown that waits for it, if any
 	ending   bool           // an End went to the child
 	endMode  actors.EndMode // what it asked
 	endOp    string         // the op the outcome is reported under
@@ -36,15 +38,13 @@ type entry struct {
 	exitWait []*actor.PID                 // WaitProcess callers
 }
 
-// registry holds the three namespaces, and an index for the children's
-// Terminated messages.
+// registry holds the three namespaces.
 type registry struct {
-	keys    [4]map[string]*entry // indexed by messages.Kind
-	byChild map[string]*entry    // child PID id → entry
+	keys [4]map[string]*entry // indexed by messages.Kind
 }
 
 func newRegistry() *registry {
-	r := &registry{byChild: make(map[string]*entry)}
+	r := &registry{}
 	for k := range r.keys {
 		r.keys[k] = make(map[string]*entry)
 	}
@@ -55,26 +55,25 @@ func (r *registry) get(kind messages.Kind, key string) *entry { return r.keys[ki
 
 func (r *registry) add(e *entry) {
 	r.keys[e.h.Kind][e.h.Key] = e
-	r.byChild[e.child.PID.Id] = e
+	e.h.Owner = e
 }
 
 func (r *registry) remove(e *entry) {
 	delete(r.keys[e.h.Kind], e.h.Key)
-	if r.byChild[e.child.PID.Id] == e {
-		delete(r.byChild, e.child.PID.Id)
-	}
+	e.gone = true
 }
 
 func (r *registry) each(f func(*entry)) {
-	for _, e := range r.byChild {
-		f(e)
+	for _, m := range r.keys {
+		for _, e := range m {
+			f(e)
+		}
 	}
 }
 
-// of returns the entry of registration h, or nil if it has ended (its key
-// may be taken by a newer registration since: that is not h's).
+// of returns the entry of registration h, or nil if it has ended.
 func (r *registry) of(h *actors.Handle) *entry {
-	if e := r.keys[h.Kind][h.Key]; e != nil && e.h == h {
+	if e, _ := h.Owner.(*entry); e != nil && !e.gone {
 		return e
 	}
 	return nil
