@@ -31,8 +31,9 @@ type resource interface {
 // its resource share. The supervisor makes it and hands it to a child with
 // Assign; from then on the child owns the resource.
 type Reg struct {
-	H   *Handle
-	res resource
+	H      *Handle // &handle
+	handle Handle
+	res    resource
 	c   *child // the child it was assigned to; set by Assign
 
 	// claimed is taken by whoever ends the registration first: the child
@@ -46,9 +47,10 @@ type Reg struct {
 	done     Done          // the report that it has ended, made with it
 }
 
-func newReg(h *Handle, res resource) *Reg {
-	r := &Reg{H: h, res: res, finished: make(chan struct{})}
-	r.done.H = h
+func newReg(kind messages.Kind, key string, res resource) *Reg {
+	r := &Reg{handle: Handle{Kind: kind, Key: key}, res: res, finished: make(chan struct{})}
+	r.H = &r.handle
+	r.done.H = r.H
 	return r
 }
 

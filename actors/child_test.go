@@ -58,8 +58,9 @@ func spawn(t *testing.T, res resource) (*actor.ActorSystem, *actor.PID, *actor.P
 		return slog.New(slog.DiscardHandler)
 	}))
 	t.Cleanup(system.Shutdown)
-	h := &Handle{Kind: messages.KindCustomResource, Key: "k"}
-	p := &parent{reg: newReg(h, res), child: make(chan *actor.PID, 1), got: make(chan any, 4)}
+	reg := newReg(messages.KindCustomResource, "k", res)
+	h := reg.H
+	p := &parent{reg: reg, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	return system, pid, <-p.child, p.got, h
 }

@@ -17,8 +17,8 @@ type custom struct {
 }
 
 // CustomReg returns the registration of value and its cleanup.
-func CustomReg(h *Handle, value any, cleanup messages.CleanupFunc) *Reg {
-	return newReg(h, &custom{value: value, cleanup: cleanup})
+func CustomReg(key string, value any, cleanup messages.CleanupFunc) *Reg {
+	return newReg(messages.KindCustomResource, key, &custom{value: value, cleanup: cleanup})
 }
 
 func (r *custom) eager() bool { return false }

@@ -52,8 +52,8 @@ type process struct {
 }
 
 // ProcessReg returns the registration of cmd.
-func ProcessReg(h *Handle, cmd *exec.Cmd, cfg ProcessConfig) *Reg {
-	return newReg(h, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
+func ProcessReg(key string, cmd *exec.Cmd, cfg ProcessConfig) *Reg {
+	return newReg(messages.KindProcess, key, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
 		reaped: make(chan struct{})})
 }
 

@@ -38,6 +38,9 @@ type End struct {
 	Mode    EndMode
 	Timeout time.Duration  // grace period; zero: the default
 	Signal  syscall.Signal // processes: the first signal; zero: SIGTERM
+	// Deadline, if not nil, is the grace period's end shared by a sweep
+	// (tasks use it instead of a timer of their own); Timeout is then zero.
+	Deadline *Deadline
 }
 
 // Ended is a registration's final outcome. The child keeps it in the Handle

@@ -15,11 +15,11 @@ type task struct {
 
 // TaskReg returns the registration of t. Until it is claimed, a return of
 // fn on its own is reported with report (an *Exited), from fn's goroutine.
-func TaskReg(h *Handle, t *messages.Task, report func(msg any)) *Reg {
-	r := newReg(h, &task{t: t})
+func TaskReg(key string, t *messages.Task, report func(msg any)) *Reg {
+	r := newReg(messages.KindTask, key, &task{t: t})
 	r.unhook = t.OnReturn(func(err error) {
 		if !r.claimed.Load() {
-			report(&Exited{H: h, Err: err})
+			report(&Exited{H: r.H, Err: err})
 		}
 	})
 	return r
@@ -36,18 +36,26 @@ func (k *task) end(r *Reg, e *End) {
 		return
 	}
 	k.t.Cancel()
-	// No goroutine waits: the task's own return finishes, or a timer does.
+	// No goroutine waits: the task's own return finishes, or a timer does
+	// (the sweep's, if it has one).
+	if e.Deadline != nil && e.Deadline.add(r) {
+		k.t.OnDone(func(error) { r.finish(cancelled) })
+		return
+	}
 	grace := r.opts().timeout(e.Timeout)
-	timer := time.AfterFunc(grace, func() {
-		// Goroutines cannot be killed: report it, and do not forget it.
-		r.opts().Logger.Warn("resman: task ignored its cancellation past the grace period; it is still running",
-			"key", r.H.Key, "grace", grace)
-		r.finish(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: task still running after %v (its goroutine ignores cancellation)", messages.ErrTimeout, grace)})
-	})
+	timer := time.AfterFunc(grace, func() { k.timedOut(r, grace) })
 	k.t.OnDone(func(error) {
 		timer.Stop()
 		r.finish(cancelled)
 	})
+}
+
+// timedOut reports a task still running at the end of its grace period.
+func (k *task) timedOut(r *Reg, grace time.Duration) {
+	// Goroutines cannot be killed: report it, and do not forget it.
+	r.opts().Logger.Warn("resman: task ignored its cancellation past the grace period; it is still running",
+		"key", r.H.Key, "grace", grace)
+	r.finish(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: task still running after %v (its goroutine ignores cancellation)", messages.ErrTimeout, grace)})
 }
 
 // cancelled is the outcome of every task that returned within its grace

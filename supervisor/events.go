@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -23,6 +24,7 @@ type bus struct {
 
 	mu   sync.Mutex // guards subs
 	subs []*actor.PID
+	n    atomic.Int32 // len(subs), read without mu
 }
 
 func newBus(system *actor.ActorSystem, hook func(messages.Event), logger *slog.Logger) *bus {
@@ -34,12 +36,7 @@ func newBus(system *actor.ActorSystem, hook func(messages.Event), logger *slog.L
 // active reports whether anybody listens; the supervisor skips building
 // events nobody will see.
 func (b *bus) active() bool {
-	if b.hook != nil {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.subs) > 0
+	return b.hook != nil || b.n.Load() > 0
 }
 
 func (b *bus) publish(ev messages.Event) { b.q.Push(ev) }
@@ -53,6 +50,7 @@ func (b *bus) subscribe(pid *actor.PID) {
 		}
 	}
 	b.subs = append(b.subs, pid)
+	b.n.Store(int32(len(b.subs)))
 }
 
 func (b *bus) unsubscribe(pid *actor.PID) bool {
@@ -61,6 +59,7 @@ func (b *bus) unsubscribe(pid *actor.PID) bool {
 	for i, s := range b.subs {
 		if s.Equal(pid) {
 			b.subs = append(b.subs[:i:i], b.subs[i+1:]...)
+			b.n.Store(int32(len(b.subs)))
 			return true
 		}
 	}

@@ -78,8 +78,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		respond(ctx, &messages.RegisterProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, op, err)})
 		return
 	}
-	h := newHandle(messages.KindProcess, msg.Key)
-	s.track(ctx, actors.ProcessReg(h, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}), false,
+	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
 }
@@ -95,9 +94,8 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 		return
 	}
 	isolate(msg.Cmd)
-	h := newHandle(messages.KindProcess, msg.Key)
 	to := ctx.Sender()
-	s.track(ctx, actors.ProcessReg(h, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard}), true, func(e *entry) {
+	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard}), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
 	})
 }
@@ -124,9 +122,8 @@ func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask)
 
 // trackTask registers t; a return of fn on its own comes back as Exited.
 func (s *supervisor) trackTask(ctx actor.Context, key string, t *messages.Task) {
-	h := newHandle(messages.KindTask, key)
 	root, self := s.system.Root, s.self
-	s.track(ctx, actors.TaskReg(h, t, func(msg any) { root.Send(self, msg) }), false, nil)
+	s.track(ctx, actors.TaskReg(key, t, func(msg any) { root.Send(self, msg) }), false, nil)
 }
 
 func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
@@ -153,8 +150,7 @@ func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cl
 	if err := s.admit(messages.KindCustomResource, key, "register", argErr); err != nil {
 		return err
 	}
-	h := newHandle(messages.KindCustomResource, key)
-	s.track(ctx, actors.CustomReg(h, value, cleanup), false,
+	s.track(ctx, actors.CustomReg(key, value, cleanup), false,
 		func(e *entry) { e.typeName = typeName(value) })
 	return nil
 }
@@ -289,52 +285,6 @@ func (s *supervisor) done(msg *actors.Done) {
 	if e := s.reg.of(msg.H); e != nil {
 		s.finalize(e, msg.H.Final())
 		s.recycle(e.child)
-	}
-}
-
-// idleCap is how many free children the supervisor keeps between bursts;
-// more are kept while a CleanupAll is under way, and stopped after it.
-const idleCap = 256
-
-// takeChild returns a free child, spawning one if none is.
-func (s *supervisor) takeChild(ctx actor.Context) *actors.Child {
-	if n := len(s.idle); n > 0 {
-		ch := s.idle[n-1]
-		s.idle[n-1] = nil
-		s.idle = s.idle[:n-1]
-		return ch
-	}
-	return actors.Spawn(ctx, s.opts)
-}
-
-// recycle frees a child whose registration has ended.
-func (s *supervisor) recycle(ch *actors.Child) {
-	switch {
-	case s.stopping:
-		// protoactor stops every child; a Stop of ours could reach one gone.
-	case len(s.idle) < idleCap || s.sweeps > 0:
-		s.idle = append(s.idle, ch)
-	default:
-		s.retire(ch)
-	}
-}
-
-// retire stops a free child; a Shutdown's reply waits for it to be gone.
-func (s *supervisor) retire(ch *actors.Child) {
-	s.system.Root.Stop(ch.PID)
-	s.dying[ch.PID.Id] = struct{}{}
-}
-
-// trimIdle stops the free children beyond idleCap.
-func (s *supervisor) trimIdle() {
-	if s.stopping || s.sweeps > 0 {
-		return
-	}
-	for len(s.idle) > idleCap {
-		n := len(s.idle)
-		s.retire(s.idle[n-1])
-		s.idle[n-1] = nil
-		s.idle = s.idle[:n-1]
 	}
 }
 
@@ -485,11 +435,11 @@ func (c *cleanup) check() {
 // cleanupAll ends everything tracked, concurrently (each child works in its
 // own goroutine), with the default grace period; done gets every failure.
 func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
-	// Children freed during the sweep are kept, and the surplus stopped
-	// after it: stopping them would compete with the cleanups.
-	s.sweeps++
-	c := &cleanup{done: []func(error){done, func(error) { s.sweeps--; s.trimIdle() }}}
-	end := &actors.End{Mode: actors.EndStop} // one for all: a child only reads it
+	c := &cleanup{done: []func(error){done}}
+	// One End for all (a child only reads it), with one timer for the tasks'
+	// grace period, stopped once everything has ended.
+	end := &actors.End{Mode: actors.EndStop, Deadline: actors.NewDeadline(s.cfg.DefaultTimeout)}
+	c.done = append(c.done, func(error) { end.Deadline.Stop() })
 	s.reg.each(func(e *entry) {
 		switch {
 		case !e.ending:

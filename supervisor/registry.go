@@ -79,10 +79,6 @@ func (r *registry) of(h *actors.Handle) *entry {
 	return nil
 }
 
-func newHandle(kind messages.Kind, key string) *actors.Handle {
-	return &actors.Handle{Kind: kind, Key: key}
-}
-
 // status builds the snapshot, each slice sorted by key. Pending starts are
 // left out: they are not registered until their start succeeds.
 func (r *registry) status() messages.Status {

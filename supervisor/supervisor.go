@@ -85,8 +85,7 @@ type supervisor struct {
 	stopping bool // protoactor is stopping us, and so our children: never Stop one (it may be gone: a dead letter)
 	shutdown *cleanup
 	dying    map[string]struct{} // children told to stop whose Terminated has not come yet
-	idle     []*actors.Child     // free children, for the next registrations
-	sweeps   int                 // CleanupAlls and Shutdowns under way
+	free     freeChildren        // children whose registration has ended, for the next ones
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
 	guard    *proc.Guard // kills the tracked process groups if the host dies; closed at Stopped
@@ -120,6 +119,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		// protoactor stops the children next; each ends its resource before
 		// it reports Stopped, and we report Stopped after the last of them.
 		s.closing, s.stopping = true, true
+		s.free.close()
 	case *actor.Stopped:
 		s.reg.each(func(e *entry) { s.finalize(e, e.h.Final()) })
 		s.rt.bus.close()
@@ -135,6 +135,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.onExited(msg)
 	case *actors.Done:
 		s.done(msg)
+	case *trimFree:
+		s.trimFree()
 
 	// Requests.
 	case *messages.RegisterProcess:

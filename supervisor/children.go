@@ -1,0 +1,122 @@
+package supervisor
+
+import (
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/actors"
+)
+
+// A child whose registration has ended serves the next one: that spares a
+// spawn and a stop per registration, and keeps the child's PID resolved.
+// Free children are kept as long as they are used: every trimEvery, those
+// that stayed free the whole period (beyond keepFree) are stopped, so a
+// burst of 100,000 registrations does not hold 100,000 actors for ever.
+const (
+	keepFree  = 64
+	trimEvery = time.Second
+)
+
+// freeChildren is the supervisor's stack of free children. Owned by its
+// Receive, except the timer's fields, which mu guards.
+type freeChildren struct {
+	stack  []*actors.Child // the last freed on top; the bottom has waited longest
+	lowest int             // the fewest free children since the last trim
+	armed  bool            // a trim is due: the timer runs or its message is on its way
+
+	mu     sync.Mutex  // guards timer and closed: the timer's goroutine reads them
+	timer  *time.Timer // armed while more than keepFree are free
+	closed bool        // the supervisor is stopping: no trim message any more
+}
+
+// trimFree asks the supervisor to stop the children that stayed free.
+type trimFree struct{}
+
+// takeChild returns a free child, spawning one if none is.
+func (s *supervisor) takeChild(ctx actor.Context) *actors.Child {
+	f := &s.free
+	n := len(f.stack)
+	if n == 0 {
+		return actors.Spawn(ctx, s.opts)
+	}
+	ch := f.stack[n-1]
+	f.stack[n-1] = nil
+	f.stack = f.stack[:n-1]
+	f.lowest = min(f.lowest, n-1)
+	return ch
+}
+
+// recycle frees a child whose registration has ended.
+func (s *supervisor) recycle(ch *actors.Child) {
+	if s.stopping {
+		return // protoactor stops every child; a Stop of ours could reach one gone
+	}
+	f := &s.free
+	f.stack = append(f.stack, ch)
+	if len(f.stack) > keepFree && !f.armed {
+		f.arm(s.system.Root, s.self)
+	}
+}
+
+// arm starts the trim timer.
+func (f *freeChildren) arm(root *actor.RootContext, self *actor.PID) {
+	f.armed = true
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.timer = time.AfterFunc(trimEvery, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		// Under mu, so that once close has run nothing is sent: the
+		// supervisor is then stopping, and still there to receive.
+		if !f.closed {
+			root.Send(self, &trimFree{})
+		}
+	})
+}
+
+// close stops the timer for good.
+func (f *freeChildren) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+}
+
+// trimFree stops the children that stayed free since the last trim,
+// longest-waiting first, down to keepFree, and re-arms while more are free.
+func (s *supervisor) trimFree() {
+	f := &s.free
+	f.mu.Lock()
+	f.timer = nil
+	f.mu.Unlock()
+	f.armed = false
+	if s.stopping {
+		return
+	}
+	n := min(f.lowest, len(f.stack)-keepFree)
+	for i := 0; i < n; i++ {
+		s.retire(f.stack[i])
+	}
+	if n > 0 {
+		f.stack = append(f.stack[:0], f.stack[n:]...)
+		clear(f.stack[len(f.stack):cap(f.stack)])
+	}
+	f.lowest = len(f.stack)
+	if len(f.stack) > keepFree {
+		f.arm(s.system.Root, s.self)
+	}
+}
+
+// retire stops a free child; a Shutdown's reply waits for it to be gone.
+func (s *supervisor) retire(ch *actors.Child) {
+	s.system.Root.Stop(ch.PID)
+	s.dying[ch.PID.Id] = struct{}{}
+}
