@@ -34,7 +34,7 @@ type Reg struct {
 	H      *Handle // &handle
 	handle Handle
 	res    resource
-	c   *child // the child it was assigned to; set by Assign
+	c      *child // the child it was assigned to; set by Assign
 
 	// claimed is taken by whoever ends the registration first: the child
 	// (End, or its own Stopping) or the supervisor (Release). Only the

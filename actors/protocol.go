@@ -80,7 +80,7 @@ type Started struct {
 type Handle struct {
 	Kind  messages.Kind
 	Key   string
-	Owner any // the parent's record of the registration: only the parent touches it
+	Owner any                     // the parent's record of the registration: only the parent touches it
 	final atomic.Pointer[Ended]   // set once, by the child, before it stops
 	start atomic.Pointer[Started] // set once, by the child, before it reports Started
 }
