@@ -44,6 +44,7 @@ type process struct {
 	cgs    *proc.CgroupRoot
 	guard  *proc.Guard
 	pgid   int          // the group to signal; 0: signal the process alone
+	stamp  proc.Stamp   // the pid counter before it started: makes group checks cheap
 	cg     *proc.Cgroup // its cgroup, if any: a stop signals and kills it whole
 
 	mu     sync.Mutex    // guards owner
@@ -105,6 +106,7 @@ func (p *process) start(r *Reg, closing bool) {
 	if p.launch {
 		err := messages.ErrClosed // the tree is stopping: start nothing new
 		if !closing {
+			p.stamp = proc.NewStamp()
 			err = p.startCmd()
 		}
 		if err != nil {
@@ -120,10 +122,17 @@ func (p *process) start(r *Reg, closing bool) {
 	pid := p.cmd.Process.Pid
 	if pg, err := proc.Getpgid(pid); err == nil && pg == pid && pg != proc.OwnPgid() {
 		p.pgid = pg // it leads its own group: signal the group
+		if p.launch {
+			p.stamp = p.stamp.Leader(pid)
+		} else {
+			p.stamp = proc.StampRegistered(pid)
+		}
+		proc.TrackLeader(pid)
 	}
 	if p.watch == nil {
 		w, err := proc.OpenExitWatch(pid)
 		if err != nil { // cannot happen for a child we just started; do not leak it
+			proc.UntrackLeader(pid)
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
 			p.removeCgroup()
@@ -150,7 +159,12 @@ func (p *process) guardAdd() {
 	}
 }
 
+// guardRemove withdraws the process from the host-death watcher and from
+// the tracked leaders: called before it is reaped or handed back.
 func (p *process) guardRemove() {
+	if p.pgid != 0 {
+		proc.UntrackLeader(p.pgid)
+	}
 	switch {
 	case p.guard == nil:
 	case p.cg != nil:
@@ -200,7 +214,7 @@ func (p *process) clearRest(deadline time.Time) error {
 		}
 		p.cg.Signal(syscall.SIGTERM)
 	case p.pgid != 0:
-		if proc.GroupEmpty(p.pgid) {
+		if proc.GroupEmpty(p.pgid, p.stamp) {
 			return nil
 		}
 		_ = proc.SignalGroup(p.pgid, syscall.SIGTERM)
@@ -223,12 +237,12 @@ func (p *process) killRest(deadline time.Time) error {
 		}
 		return nil
 	}
-	if proc.WaitGroupEmpty(p.pgid, deadline) {
+	if proc.WaitGroupEmpty(p.pgid, p.stamp, deadline) {
 		return nil
 	}
 	// A group SIGKILL only queues the signals: wait until they are gone.
 	_ = proc.SignalGroup(p.pgid, syscall.SIGKILL)
-	if !proc.WaitGroupEmpty(p.pgid, time.Now().Add(KillWait)) {
+	if !proc.WaitGroupEmpty(p.pgid, p.stamp, time.Now().Add(KillWait)) {
 		return fmt.Errorf("%w: process group %d survived SIGKILL", messages.ErrTimeout, p.pgid)
 	}
 	return nil

@@ -27,9 +27,58 @@ func SignalGroup(pgid int, sig syscall.Signal) error {
 	return unix.Kill(-pgid, sig)
 }
 
+// Group emptiness. A group is empty when no live process other than its
+// leader (which the caller knows has exited and is not yet reaped) has its
+// id. Linux has no index of processes by group, so the general answer is a
+// pass over /proc, at about 10 µs a process. Two things make it cheaper:
+//
+//   - Leaders tracked by resman (TrackLeader) are skipped without reading
+//     their stat: their group is their own pid, never another's.
+//   - A Stamp taken before the leader started bounds where its descendants
+//     can be: pids are handed out in increasing order, so unless the pid
+//     counter wrapped, every process created since has a pid between the
+//     leader's and the newest one. When few are, they are probed one by one
+//     (kill(pid, 0) costs 0.3 µs; only existing ones are read).
+//
+// The pass and the probe see members that descend from the leader, or that
+// joined its group later; a process that joined from outside the leader's
+// descendants (setpgid into another job's group, as only a shell does) is
+// seen by the pass only.
+
+// known is the set of group leaders resman tracks: their group is their pid.
+var known struct {
+	mu sync.RWMutex
+	m  map[int]struct{}
+}
+
+// TrackLeader records that pid leads its own group and is tracked; call
+// UntrackLeader before it is reaped (after, its pid may be reused).
+func TrackLeader(pid int) {
+	known.mu.Lock()
+	defer known.mu.Unlock()
+	if known.m == nil {
+		known.m = make(map[int]struct{})
+	}
+	known.m[pid] = struct{}{}
+}
+
+// UntrackLeader undoes TrackLeader.
+func UntrackLeader(pid int) {
+	known.mu.Lock()
+	defer known.mu.Unlock()
+	delete(known.m, pid)
+}
+
+func isKnown(pid int) bool {
+	known.mu.RLock()
+	defer known.mu.RUnlock()
+	_, ok := known.m[pid]
+	return ok
+}
+
 // scan is one pass over /proc: the process groups that have a live member
-// (zombies do not count). Concurrent callers share a pass: with 500 stops
-// under way, /proc is read once for all of them, not 500 times.
+// (zombies and tracked leaders do not count). Concurrent callers share a
+// pass: with 500 stops under way, /proc is read once for all of them.
 type scan struct {
 	done chan struct{}
 	live map[int]struct{}
@@ -59,18 +108,114 @@ func liveGroups() map[int]struct{} {
 	return s.live
 }
 
-// GroupEmpty reports whether no live (non-zombie) process is left in group pgid.
-// A pass that began before the caller asked is good enough: a group that has
-// emptied never fills again while its id is reserved.
-func GroupEmpty(pgid int) bool {
+// GroupEmpty reports whether no live process other than its leader (whose
+// exit the caller has seen) is left in group pgid. st, if taken before the
+// leader started (or when it was registered), makes the answer cheap in the
+// common case. A pass that began before the caller asked is good enough: a
+// group that has emptied never fills again while its id is reserved.
+func GroupEmpty(pgid int, st Stamp) bool {
+	if empty, sure := st.probe(pgid); sure {
+		return empty
+	}
 	_, ok := liveGroups()[pgid]
 	return !ok
 }
 
-// WaitGroupEmpty polls until group pgid has no live member or the deadline
-// passes, and reports whether it emptied. Polls back off from 1 ms to 20 ms.
-func WaitGroupEmpty(pgid int, deadline time.Time) bool {
-	return pollUntil(func() bool { return GroupEmpty(pgid) }, deadline)
+// WaitGroupEmpty polls until GroupEmpty holds or the deadline passes, and
+// reports whether it did. Polls back off from 1 ms to 20 ms.
+func WaitGroupEmpty(pgid int, st Stamp, deadline time.Time) bool {
+	return pollUntil(func() bool { return GroupEmpty(pgid, st) }, deadline)
+}
+
+// maxProbe is the most pids a probe reads (those neither tracked nor gone)
+// before it leaves the answer to a pass over /proc; maxSpan bounds the pids
+// it considers at all.
+const (
+	maxProbe = 256
+	maxSpan  = 1 << 16
+)
+
+// forkRate bounds how many pids a machine hands out per second; it only
+// serves to rule out a wrap of the pid counter before a registration.
+const forkRate = 2_000_000
+
+// Stamp is the pid counter's state before a leader started: where its
+// descendants' pids begin. The zero Stamp makes GroupEmpty use a pass.
+type Stamp struct {
+	leader  int
+	last    int // the newest pid then
+	forks   int // forks since boot then
+	tasks   int // tasks (threads) alive then
+	pidMax  int
+	trusted bool
+}
+
+// NewStamp reads the counters; call it just before starting the leader and
+// set the leader with Leader once it has started.
+func NewStamp() Stamp {
+	var st Stamp
+	st.last, st.tasks, st.trusted = readLoadavg()
+	forks, ok := readForks()
+	st.forks, st.pidMax = forks, pidMax()
+	st.trusted = st.trusted && ok && st.pidMax > 0
+	return st
+}
+
+// Leader returns st for the leader pid, which started after st was taken.
+func (st Stamp) Leader(pid int) Stamp {
+	st.leader = pid
+	return st
+}
+
+// StampRegistered returns a Stamp for a leader that started before it was
+// registered: good only if it is young enough that the pid counter cannot
+// have wrapped since it started.
+func StampRegistered(pid int) Stamp {
+	st := NewStamp().Leader(pid)
+	if !st.trusted || st.last < pid {
+		st.trusted = false
+		return st
+	}
+	age, ok := processAge(pid)
+	window := time.Duration(float64(st.pidMax-300-st.tasks) / forkRate * float64(time.Second))
+	st.trusted = ok && age >= 0 && age < window
+	return st
+}
+
+// probe answers GroupEmpty from the pids handed out since st; sure is false
+// when it cannot (no stamp, the counter may have wrapped, too many pids).
+func (st Stamp) probe(pgid int) (empty, sure bool) {
+	if !st.trusted || st.leader <= 0 {
+		return false, false
+	}
+	last, tasks, ok := readLoadavg()
+	forks, ok2 := readForks()
+	if !ok || !ok2 || last < st.last || last < st.leader {
+		return false, false // the counter wrapped
+	}
+	// The counter moves by one per pid handed out plus one per pid in use it
+	// skips: fewer than a full turn since st means no wrap came back around.
+	if (forks-st.forks)+st.tasks+tasks >= st.pidMax-300 {
+		return false, false
+	}
+	if last-st.leader > maxSpan {
+		return false, false
+	}
+	buf := make([]byte, 512)
+	probes := 0
+	for pid := st.leader + 1; pid <= last; pid++ {
+		if isKnown(pid) || unix.Kill(pid, 0) == unix.ESRCH {
+			continue
+		}
+		if probes++; probes > maxProbe {
+			return false, false
+		}
+		g, state, ok := readStat("/proc/"+strconv.Itoa(pid)+"/stat", buf)
+		if ok && g == pgid && state != 'Z' && state != 'X' && state != 'x' {
+			return false, true
+		}
+	}
+	return true, true
 }
 
 // pollUntil checks done until it holds or the deadline passes, and reports
@@ -91,7 +236,8 @@ func pollUntil(done func() bool, deadline time.Time) bool {
 	}
 }
 
-// readLiveGroups reads /proc/<pid>/stat for every process.
+// readLiveGroups reads /proc/<pid>/stat for every process but the tracked
+// leaders.
 func readLiveGroups() map[int]struct{} {
 	live := make(map[int]struct{})
 	d, err := os.Open("/proc")
@@ -103,6 +249,9 @@ func readLiveGroups() map[int]struct{} {
 	buf := make([]byte, 512)
 	for _, name := range names {
 		if name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		if pid, err := strconv.Atoi(name); err == nil && isKnown(pid) {
 			continue
 		}
 		pgid, state, ok := readStat("/proc/"+name+"/stat", buf)
@@ -144,4 +293,108 @@ func parseStat(b []byte) (pgid int, state byte, ok bool) {
 		return 0, 0, false
 	}
 	return pg, fields[0][0], true
+}
+
+// readLoadavg returns the newest pid and the number of tasks from
+// /proc/loadavg ("0.00 0.01 0.05 1/123 4567").
+func readLoadavg() (last, tasks int, ok bool) {
+	b, err := readSmall("/proc/loadavg")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := bytes.Fields(b)
+	if len(f) < 5 {
+		return 0, 0, false
+	}
+	_, t, found := bytes.Cut(f[3], []byte("/"))
+	tasks, err1 := strconv.Atoi(string(t))
+	last, err2 := strconv.Atoi(string(f[4]))
+	return last, tasks, found && err1 == nil && err2 == nil
+}
+
+// readForks returns the number of forks since boot ("processes" in /proc/stat).
+func readForks() (int, bool) {
+	b, err := readSmall("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("processes ")); ok {
+			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+var pidMaxOnce = sync.OnceValue(func() int {
+	b, err := readSmall("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil {
+		return 0
+	}
+	return n
+})
+
+func pidMax() int { return pidMaxOnce() }
+
+// processAge returns how long ago pid started, from its stat's starttime
+// (clock ticks since boot) and /proc/uptime.
+func processAge(pid int) (time.Duration, bool) {
+	b, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 {
+		return 0, false
+	}
+	ticks, err := strconv.ParseInt(string(f[19]), 10, 64) // field 22: starttime
+	if err != nil {
+		return 0, false
+	}
+	u, err := readSmall("/proc/uptime")
+	if err != nil {
+		return 0, false
+	}
+	uf := bytes.Fields(u)
+	if len(uf) < 1 {
+		return 0, false
+	}
+	up, err := strconv.ParseFloat(string(uf[0]), 64)
+	if err != nil {
+		return 0, false
+	}
+	const hz = 100 // USER_HZ: the unit of starttime on Linux, whatever the kernel's HZ
+	return time.Duration((up - float64(ticks)/hz) * float64(time.Second)), true
+}
+
+// readSmall reads a /proc file whole.
+func readSmall(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }

@@ -82,15 +82,75 @@ func TestOpenExitWatchOfReapedProcess(t *testing.T) {
 }
 
 func TestGroupEmpty(t *testing.T) {
-	cmd := exec.Command("sh", "-c", "sleep 300 & sleep 300 & wait")
+	for _, tc := range []struct {
+		name  string
+		stamp func(pid int) Stamp
+	}{
+		{"pass over /proc", func(int) Stamp { return Stamp{} }},
+		{"probe from a stamp", func(pid int) Stamp { return StampRegistered(pid) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", "sleep 300 & sleep 300 & echo ready; wait")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			defer func() { _ = SignalGroup(cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
+			_, err = io.ReadFull(out, make([]byte, 6)) // both sleeps are forked
+			require.NoError(t, err)
+			pgid := cmd.Process.Pid
+			st := tc.stamp(pgid)
+			require.False(t, GroupEmpty(pgid, st))
+			require.False(t, WaitGroupEmpty(pgid, st, time.Now().Add(20*time.Millisecond)))
+			require.NoError(t, SignalGroup(pgid, syscall.SIGKILL))
+			require.True(t, WaitGroupEmpty(pgid, st, time.Now().Add(5*time.Second)))
+		})
+	}
+}
+
+func TestStampProbesOnlyWhatItCanVouchFor(t *testing.T) {
+	// The leader exits; its child, in its group, lives on.
+	cmd := exec.Command("sh", "-c", "sleep 300 & exit 0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	st := NewStamp()
+	require.NoError(t, cmd.Start())
+	defer func() { _ = SignalGroup(cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }()
+	pgid := cmd.Process.Pid
+	st = st.Leader(pgid)
+	require.True(t, st.trusted, "a fresh stamp on a young process")
+	w, err := OpenExitWatch(pgid)
+	require.NoError(t, err)
+	defer w.Close()
+	w.Start(func() {})
+	<-w.Exited()
+	empty, sure := st.probe(pgid)
+	require.True(t, sure, "a few pids since the stamp: probed")
+	require.False(t, empty, "the orphan in the group is found")
+	require.NoError(t, SignalGroup(pgid, syscall.SIGKILL))
+	require.True(t, WaitGroupEmpty(pgid, st, time.Now().Add(5*time.Second)))
+
+	// A counter that looks like it went backwards (a wrap) is not trusted.
+	wrapped := st
+	wrapped.last = 1 << 30
+	_, sure = wrapped.probe(pgid)
+	require.False(t, sure)
+	// Nor is a process older than the counter can vouch for.
+	require.False(t, StampRegistered(1).trusted, "init started long ago")
+	_, sure = Stamp{}.probe(pgid)
+	require.False(t, sure, "no stamp: the pass decides")
+}
+
+func TestTrackedLeadersAreSkipped(t *testing.T) {
+	cmd := exec.Command("sleep", "300")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())
-	pgid := cmd.Process.Pid
-	require.False(t, GroupEmpty(pgid))
-	require.False(t, WaitGroupEmpty(pgid, time.Now().Add(20*time.Millisecond)))
-	require.NoError(t, SignalGroup(pgid, syscall.SIGKILL))
-	require.True(t, WaitGroupEmpty(pgid, time.Now().Add(5*time.Second)))
-	_ = cmd.Wait()
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	require.False(t, GroupEmpty(pid, Stamp{}), "an untracked live leader counts")
+	TrackLeader(pid)
+	require.True(t, GroupEmpty(pid, Stamp{}), "a tracked leader is the caller's to watch")
+	UntrackLeader(pid)
+	require.False(t, GroupEmpty(pid, Stamp{}))
 }
 
 func TestSignalGroupRefusesOwnGroup(t *testing.T) {
@@ -124,8 +184,8 @@ func TestGuardScriptKillsOnEOF(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Close()) // the host "dies"
 	require.NoError(t, watcher.Wait())
-	require.True(t, WaitGroupEmpty(kept.Process.Pid, time.Now().Add(5*time.Second)), "the recorded group is killed")
-	require.False(t, GroupEmpty(removed.Process.Pid), "a withdrawn group is left alone")
+	require.True(t, WaitGroupEmpty(kept.Process.Pid, Stamp{}, time.Now().Add(5*time.Second)), "the recorded group is killed")
+	require.False(t, GroupEmpty(removed.Process.Pid, Stamp{}), "a withdrawn group is left alone")
 }
 
 func TestGuardScriptQuits(t *testing.T) {
@@ -135,7 +195,7 @@ func TestGuardScriptQuits(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
 	require.NoError(t, watcher.Wait())
-	require.False(t, GroupEmpty(g.Process.Pid), "a clean quit kills nothing")
+	require.False(t, GroupEmpty(g.Process.Pid, Stamp{}), "a clean quit kills nothing")
 }
 
 func TestGuardAddRemoveClose(t *testing.T) {
