@@ -75,9 +75,11 @@
 // # Actors
 //
 // resman is built on protoactor-go. A supervisor actor owns the registry
-// (no lock guards it) and every tracked resource is a child actor that owns
-// its resource and does the blocking work in goroutines of its own, so the
-// supervisor never waits. Each Manager method is one request message; actors
+// (no lock guards it) and every tracked resource has a child actor that owns
+// it and does the blocking work in goroutines of its own, so the supervisor
+// never waits. A child whose resource has ended serves the next
+// registration; children left unused for a second are stopped, but for a
+// few. Each Manager method is one request message; actors
 // can send the same requests (package messages) to [Manager.PID] and get
 // exactly one typed reply each.
 //

@@ -40,19 +40,78 @@ type Reg struct {
 	// (End, or its own Stopping) or the supervisor (Release). Only the
 	// first acts, so a resource is ended or handed back once, never both.
 	claimed  atomic.Bool
-	endAsked bool          // an End was accepted; owned by the child's Receive
-	finished chan struct{} // closed once the outcome is known
-	once     sync.Once     // the outcome is recorded once, whoever reports it
-	unhook   func()        // a task: removes the supervisor's return hook; nil if none
-	done     Done          // the report that it has ended, made with it
+	endAsked bool   // an End was accepted; owned by the child's Receive
+	fin      latch  // the outcome: recorded once, whoever reports it
+	unhook   func() // a task: removes the supervisor's return hook; nil if none
+	done     Done   // the report that it has ended, made with it
 }
 
 func newReg(kind messages.Kind, key string, res resource) *Reg {
-	r := &Reg{handle: Handle{Kind: kind, Key: key}, res: res, finished: make(chan struct{})}
+	r := &Reg{handle: Handle{Kind: kind, Key: key}, res: res}
 	r.H = &r.handle
 	r.done.H = r.H
 	return r
 }
+
+// latch is a registration's outcome: taken by the first to report one,
+// then finished once it is recorded and reported. Its channel is made only
+// if somebody waits (a stopping child): 100,000 registrations do not pay
+// for 100,000 channels.
+type latch struct {
+	mu    sync.Mutex
+	state uint8 // latchOpen, latchTaken, latchFinished
+	ch    chan struct{}
+}
+
+const (
+	latchOpen uint8 = iota
+	latchTaken
+	latchFinished
+)
+
+// take reports whether the caller is the first to report an outcome.
+func (l *latch) take() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != latchOpen {
+		return false
+	}
+	l.state = latchTaken
+	return true
+}
+
+// finish marks the outcome recorded and reported; it follows a take that
+// returned true.
+func (l *latch) finish() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state = latchFinished
+	if l.ch != nil {
+		close(l.ch)
+	}
+}
+
+// finished reports whether finish has run.
+func (l *latch) finished() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state == latchFinished
+}
+
+// wait returns a channel that is closed once finish has run.
+func (l *latch) wait() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state == latchFinished {
+		return closed
+	}
+	if l.ch == nil {
+		l.ch = make(chan struct{})
+	}
+	return l.ch
+}
+
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Release hands the registration back without the child: it reports false
 // if the child has begun ending it. Only for resources whose release needs
@@ -65,7 +124,7 @@ func (r *Reg) Release() bool {
 	if r.unhook != nil {
 		r.unhook()
 	}
-	r.once.Do(func() { close(r.finished) })
+	r.abandon()
 	return true
 }
 
@@ -98,15 +157,20 @@ func (r *Reg) ReleasedByHand() bool {
 // (Done); then a stopping child may report Stopped. Only the first call
 // counts; any goroutine may make it.
 func (r *Reg) finish(e *Ended) {
-	r.once.Do(func() {
+	if r.fin.take() {
 		r.H.final.Store(e)
 		r.c.report(&r.done)
-		close(r.finished)
-	})
+		r.fin.finish()
+	}
 }
 
-// abandon marks a registration with nothing to end (its start failed).
-func (r *Reg) abandon() { r.once.Do(func() { close(r.finished) }) }
+// abandon marks a registration with nothing to end (its start failed, or
+// it was handed back).
+func (r *Reg) abandon() {
+	if r.fin.take() {
+		r.fin.finish()
+	}
+}
 
 // reportStart records the outcome of a start in the handle, then reports it.
 func (r *Reg) reportStart(st *Started) {
@@ -197,7 +261,7 @@ func (c *child) Receive(ctx actor.Context) {
 		c.stopping = true
 		if r := c.adopt(); r != nil {
 			c.requestEnd(r, &End{Mode: EndStop})
-			c.wait(r.finished)
+			c.wait(r.fin.wait())
 		}
 	}
 }
@@ -248,10 +312,8 @@ func (c *child) requestEnd(r *Reg, e *End) {
 	if !r.claimed.CompareAndSwap(false, true) {
 		return // handed back by the supervisor: not ours to end
 	}
-	select {
-	case <-r.finished: // nothing left to end (a start that failed)
-		return
-	default:
+	if r.fin.finished() {
+		return // nothing left to end (a start that failed)
 	}
 	defer func() {
 		// Should ending panic, the registration still ends, as a failure

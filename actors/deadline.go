@@ -57,9 +57,7 @@ func (d *Deadline) expire() {
 	d.waiting, d.over = nil, true
 	d.mu.Unlock()
 	for _, r := range waiting {
-		select {
-		case <-r.finished:
-		default:
+		if !r.fin.finished() {
 			r.res.(*task).timedOut(r, d.grace)
 		}
 	}

@@ -122,8 +122,7 @@ func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask)
 
 // trackTask registers t; a return of fn on its own comes back as Exited.
 func (s *supervisor) trackTask(ctx actor.Context, key string, t *messages.Task) {
-	root, self := s.system.Root, s.self
-	s.track(ctx, actors.TaskReg(key, t, func(msg any) { root.Send(self, msg) }), false, nil)
+	s.track(ctx, actors.TaskReg(key, t, s.toSelf), false, nil)
 }
 
 func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
@@ -258,13 +257,16 @@ func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, 
 	if req.Mode == actors.EndRelease && e.reg.ReleasedByHand() && !e.pending {
 		// Handing back a task or a custom resource takes no work: no need
 		// to ask the child, which is free for the next registration at once.
-		if e.reg.Release() {
-			e.endOp = op
-			e.waiters = append(e.waiters, w)
-			s.finalize(e, &actors.Ended{Mode: actors.EndRelease, Task: e.reg.Task(), Resource: e.reg.Resource()})
-			s.recycle(e.child)
+		if !e.reg.Release() {
+			// Its child began ending it (the tree is stopping).
+			w(nil, messages.NewError(kind, key, op, fmt.Errorf("%w: it is being stopped", messages.ErrNotRegistered)))
 			return
 		}
+		e.endOp = op
+		e.waiters = append(e.waiters, w)
+		s.finalize(e, &actors.Ended{Mode: actors.EndRelease, Task: e.reg.Task(), Resource: e.reg.Resource()})
+		s.recycle(e.child)
+		return
 	}
 	req.H = e.h
 	s.beginEnd(ctx, e, op, req)

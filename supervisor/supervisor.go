@@ -88,6 +88,7 @@ type supervisor struct {
 	free     freeChildren        // children whose registration has ended, for the next ones
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
+	toSelf   func(msg any) // sends msg to the supervisor; safe from any goroutine
 	guard    *proc.Guard // kills the tracked process groups if the host dies; closed at Stopped
 }
 
@@ -114,6 +115,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			s.self = ctx.Self()
 			s.rt.bus = newBus(s.system, s.cfg.EventHook, s.cfg.Logger)
 			s.opts = actors.Options{DefaultTimeout: s.cfg.DefaultTimeout, Logger: s.cfg.Logger, Dispatcher: s.rt.pool}
+			root, self := s.system.Root, s.self
+			s.toSelf = func(msg any) { root.Send(self, msg) }
 		}
 	case *actor.Stopping:
 		// protoactor stops the children next; each ends its resource before

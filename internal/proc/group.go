@@ -129,10 +129,11 @@ func WaitGroupEmpty(pgid int, st Stamp, deadline time.Time) bool {
 
 // maxProbe is the most pids a probe reads (those neither tracked nor gone)
 // before it leaves the answer to a pass over /proc; maxSpan bounds the pids
-// it considers at all.
+// it considers at all (a kill(pid, 0) each, 0.3 µs): past either, a pass
+// is cheaper.
 const (
 	maxProbe = 256
-	maxSpan  = 1 << 16
+	maxSpan  = 4096
 )
 
 // forkRate bounds how many pids a machine hands out per second; it only
