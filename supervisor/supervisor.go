@@ -89,7 +89,7 @@ type supervisor struct {
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
 	toSelf   func(msg any) // sends msg to the supervisor; safe from any goroutine
-	guard    *proc.Guard // kills the tracked process groups if the host dies; closed at Stopped
+	guard    *proc.Guard   // kills the tracked process groups if the host dies; closed at Stopped
 }
 
 // Receive dispatches one message. It never blocks.
