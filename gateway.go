@@ -3,35 +3,95 @@ package resman
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
 
 // The facade's reply path. protoactor's Future races when a reply lands
 // after its timeout (upstream issue #1145), so the facade never lets a
-// caller's deadline become a Future timeout: each request gets a one-shot
-// reply process of its own, with no timer, that stays registered until the
-// supervisor's one reply arrives, whether or not the caller still waits.
+// caller's deadline become a Future timeout: each request is answered to a
+// reply process, with no timer, that waits for the supervisor's one reply
+// whether or not the caller still does. A reply process whose reply was
+// read serves the next request (the registry is not touched per request);
+// one whose caller gave up unregisters itself when its reply comes.
 
-// replyProcess is an actor.Process that hands the first user message to a
-// channel and unregisters itself.
+// replyProcess is an actor.Process that hands one reply to a channel.
 type replyProcess struct {
 	system *actor.ActorSystem
-	ch     chan any // capacity 1; written once
+	pid    *actor.PID
+	state  atomic.Int32 // replyWaiting, replyArrived or replyAbandoned
+	ch     chan any     // capacity 1
 }
 
+const (
+	replyWaiting int32 = iota
+	replyArrived
+	replyAbandoned // the caller left: the reply, when it comes, is dropped
+)
+
 func (r *replyProcess) SendUserMessage(pid *actor.PID, message any) {
-	_, msg, _ := actor.UnwrapEnvelope(message)
-	select {
-	case r.ch <- msg:
-	default:
+	if !r.state.CompareAndSwap(replyWaiting, replyArrived) {
+		r.system.ProcessRegistry.Remove(pid) // nobody waits any more
+		return
 	}
-	r.system.ProcessRegistry.Remove(pid)
+	_, msg, _ := actor.UnwrapEnvelope(message)
+	r.ch <- msg
 }
 
 func (r *replyProcess) SendSystemMessage(*actor.PID, any) {}
 
 func (r *replyProcess) Stop(pid *actor.PID) { r.system.ProcessRegistry.Remove(pid) }
+
+// replies is a Manager's stock of reply processes whose reply was read.
+type replies struct {
+	system *actor.ActorSystem
+	mu     sync.Mutex
+	free   []*replyProcess
+	closed bool // the Manager is shut down: no more stock
+}
+
+// maxFreeReplies bounds the stock: as many as callers wait at once, up to this.
+const maxFreeReplies = 256
+
+func (rs *replies) get() *replyProcess {
+	rs.mu.Lock()
+	if n := len(rs.free); n > 0 {
+		r := rs.free[n-1]
+		rs.free = rs.free[:n-1]
+		rs.mu.Unlock()
+		return r
+	}
+	rs.mu.Unlock()
+	r := &replyProcess{system: rs.system, ch: make(chan any, 1)}
+	r.pid, _ = rs.system.ProcessRegistry.Add(r, "resman-reply"+rs.system.ProcessRegistry.NextId())
+	return r
+}
+
+// put takes back a reply process whose reply was read.
+func (rs *replies) put(r *replyProcess) {
+	r.state.Store(replyWaiting)
+	rs.mu.Lock()
+	if !rs.closed && len(rs.free) < maxFreeReplies {
+		rs.free = append(rs.free, r)
+		r = nil
+	}
+	rs.mu.Unlock()
+	if r != nil {
+		rs.system.ProcessRegistry.Remove(r.pid)
+	}
+}
+
+// close unregisters the stock; later puts unregister at once.
+func (rs *replies) close() {
+	rs.mu.Lock()
+	free := rs.free
+	rs.free, rs.closed = nil, true
+	rs.mu.Unlock()
+	for _, r := range free {
+		rs.system.ProcessRegistry.Remove(r.pid)
+	}
+}
 
 // monitor closes a channel when the supervisor terminates, so that no caller
 // waits for a reply that can no longer come.
@@ -74,22 +134,27 @@ func (m *Manager) request(ctx context.Context, req any) (any, error) {
 		return nil, ErrClosed
 	default:
 	}
-	r := &replyProcess{system: m.system, ch: make(chan any, 1)}
-	pid, _ := m.system.ProcessRegistry.Add(r, "resman-reply"+m.system.ProcessRegistry.NextId())
-	m.system.Root.RequestWithCustomSender(m.pid, req, pid)
+	r := m.replies.get()
+	m.system.Root.RequestWithCustomSender(m.pid, req, r.pid)
 	select {
 	case resp := <-r.ch:
+		m.replies.put(r)
 		return replied(resp)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		if r.state.CompareAndSwap(replyWaiting, replyAbandoned) {
+			return nil, ctx.Err() // the reply unregisters it when it comes
+		}
+		resp := <-r.ch // it is being delivered
+		m.replies.put(r)
+		return replied(resp)
 	case <-m.gone:
-		select {
-		case resp := <-r.ch: // it answered just before it went
-			return replied(resp)
-		default:
-			m.system.ProcessRegistry.Remove(pid)
+		if r.state.CompareAndSwap(replyWaiting, replyAbandoned) {
+			m.system.ProcessRegistry.Remove(r.pid)
 			return nil, ErrClosed
 		}
+		resp := <-r.ch // it answered just before it went
+		m.replies.put(r)
+		return replied(resp)
 	}
 }
 

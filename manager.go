@@ -22,11 +22,12 @@ import (
 // request to it. A Manager is safe for concurrent use. Calls for different
 // keys never wait for each other.
 type Manager struct {
-	system *actor.ActorSystem
-	pid    *actor.PID
-	gone   <-chan struct{}     // closed when the supervisor has terminated
-	rt     *supervisor.Runtime // nil when attached: the spawner owns it
-	owned  bool                // New created system: Shutdown shuts it down
+	system  *actor.ActorSystem
+	pid     *actor.PID
+	gone    <-chan struct{}     // closed when the supervisor has terminated
+	replies *replies            // reply processes ready for the next request
+	rt      *supervisor.Runtime // nil when attached: the spawner owns it
+	owned   bool                // New created system: Shutdown shuts it down
 
 	closed       atomic.Bool // Shutdown was called: refuse new work
 	shutdownOnce sync.Once
@@ -119,6 +120,7 @@ func Attach(system *actor.ActorSystem, pid *actor.PID) *Manager {
 		system:       system,
 		pid:          pid,
 		gone:         watchSupervisor(system, pid),
+		replies:      &replies{system: system},
 		shutdownDone: make(chan struct{}),
 	}
 }
@@ -421,6 +423,7 @@ func (m *Manager) shutdown() {
 		m.system.Root.Stop(m.pid)
 		<-m.gone
 	}
+	m.replies.close()
 	if m.rt != nil {
 		m.rt.Wait()
 	}
