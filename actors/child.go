@@ -195,10 +195,13 @@ func Spawn(parent actor.SpawnerContext, opts Options) *Child {
 	}
 	c := &child{opts: opts}
 	// The same *child serves any re-incarnation, so a restart loses nothing.
-	props := actor.PropsFromProducer(func() actor.Actor { return c })
+	// A lock-free mailbox is also the smallest: one node, where the default
+	// starts with a ring of ten slots.
+	popts := []actor.PropsOption{actor.WithMailbox(actor.UnboundedLockfree())}
 	if opts.Dispatcher != nil {
-		props = actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithDispatcher(opts.Dispatcher))
+		popts = append(popts, actor.WithDispatcher(opts.Dispatcher))
 	}
+	props := actor.PropsFromProducer(func() actor.Actor { return c }, popts...)
 	return &Child{PID: parent.Spawn(props), c: c}
 }
 
