@@ -59,12 +59,12 @@ func newReg(kind messages.Kind, key string, res resource) *Reg {
 // for 100,000 channels.
 type latch struct {
 	mu    sync.Mutex
-	state uint8 // latchOpen, latchTaken, latchFinished
+	state atomic.Uint32 // latchOpen, latchTaken, latchFinished; written under mu
 	ch    chan struct{}
 }
 
 const (
-	latchOpen uint8 = iota
+	latchOpen uint32 = iota
 	latchTaken
 	latchFinished
 )
@@ -73,10 +73,10 @@ const (
 func (l *latch) take() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.state != latchOpen {
+	if l.state.Load() != latchOpen {
 		return false
 	}
-	l.state = latchTaken
+	l.state.Store(latchTaken)
 	return true
 }
 
@@ -85,24 +85,20 @@ func (l *latch) take() bool {
 func (l *latch) finish() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.state = latchFinished
+	l.state.Store(latchFinished)
 	if l.ch != nil {
 		close(l.ch)
 	}
 }
 
 // finished reports whether finish has run.
-func (l *latch) finished() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.state == latchFinished
-}
+func (l *latch) finished() bool { return l.state.Load() == latchFinished }
 
 // wait returns a channel that is closed once finish has run.
 func (l *latch) wait() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.state == latchFinished {
+	if l.state.Load() == latchFinished {
 		return closed
 	}
 	if l.ch == nil {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // Task is a goroutine with a cancel and a result: the Go counterpart of
 // asyncio.Task. Create one with StartTask (or the root package's StartTask).
 type Task struct {
-	cancel context.CancelFunc
+	cancel    context.CancelFunc
+	cancelled atomic.Bool // Cancel ran: finish need not cancel again
 	done   chan struct{}
 
 	mu       sync.Mutex // guards the fields below
@@ -60,7 +62,9 @@ func (t *Task) finish(err error) {
 	hooks := t.hooks
 	t.hooks = nil
 	t.mu.Unlock()
-	t.cancel() // release the context's resources
+	if !t.cancelled.Load() {
+		t.cancel() // release the context's resources
+	}
 	for _, h := range hooks {
 		if !h.after {
 			h.f(err)
@@ -79,6 +83,7 @@ func (t *Task) Cancel() {
 	if t == nil {
 		return
 	}
+	t.cancelled.Store(true)
 	t.cancel()
 }
 
@@ -133,6 +138,9 @@ func (t *Task) hook(f func(error), after bool) (remove func()) {
 	}
 	id := t.nextID
 	t.nextID++
+	if t.hooks == nil {
+		t.hooks = make([]taskHook, 0, 2) // a supervisor's two: return and done
+	}
 	t.hooks = append(t.hooks, taskHook{id: id, f: f, after: after})
 	t.mu.Unlock()
 	return func() {

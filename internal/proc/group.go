@@ -40,10 +40,11 @@ func SignalGroup(pgid int, sig syscall.Signal) error {
 //     leader's and the newest one. When few are, they are probed one by one
 //     (kill(pid, 0) costs 0.3 µs; only existing ones are read).
 //
-// The pass and the probe see members that descend from the leader, or that
-// joined its group later; a process that joined from outside the leader's
-// descendants (setpgid into another job's group, as only a shell does) is
-// seen by the pass only.
+// The pass sees every member but tracked leaders (whose group could only
+// change by a setpgid of their own into another's group); the probe sees
+// the members whose pid was handed out after the leader's — its
+// descendants — and not a process that joined the group from elsewhere
+// with setpgid (as only a job-control shell does).
 
 // known is the set of group leaders resman tracks: their group is their pid.
 var known struct {
