@@ -16,7 +16,6 @@ import (
 // tasks without any of resman's bookkeeping. Compare it with
 // BenchmarkCleanupAllTasks in the root package (raw and resman).
 func BenchmarkCleanupFloor(b *testing.B) {
-	const n = 10000
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
@@ -50,6 +49,8 @@ func BenchmarkCleanupFloor(b *testing.B) {
 	_ = system.Root.StopFuture(pid).Wait()
 }
 
+const floorChildren = 10000
+
 type floorEnd struct{}
 type floorDone struct{}
 type floorSweep struct{ done chan struct{} }
@@ -74,7 +75,7 @@ type floorParent struct {
 func (f *floorParent) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		for range 10000 {
+		for range floorChildren {
 			c := &floorChild{}
 			f.children = append(f.children, c)
 			f.pids = append(f.pids, ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return c },
