@@ -13,7 +13,7 @@ import (
 type Task struct {
 	cancel    context.CancelFunc
 	cancelled atomic.Bool // Cancel ran: finish need not cancel again
-	done   chan struct{}
+	done      chan struct{}
 
 	mu       sync.Mutex // guards the fields below
 	err      error      // fn's result, once finished
