@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,35 +47,43 @@ func SignalGroup(pgid int, sig syscall.Signal) error {
 // descendants — and not a process that joined the group from elsewhere
 // with setpgid (as only a job-control shell does).
 
-// known is the set of group leaders resman tracks: their group is their pid.
+// known is the set of group leaders resman tracks (their group is their
+// pid): one bit per pid, read without a lock, since every stop under way
+// looks up many pids at once.
 var known struct {
-	mu sync.RWMutex
-	m  map[int]struct{}
+	once sync.Once
+	bits []atomic.Uint64 // pid_max bits; a pid beyond (pid_max raised since) is never known
+}
+
+func knownBits() []atomic.Uint64 {
+	known.once.Do(func() {
+		n := pidMax()
+		if n <= 0 {
+			n = 1 << 22 // Linux's largest pid_max
+		}
+		known.bits = make([]atomic.Uint64, n/64+1)
+	})
+	return known.bits
 }
 
 // TrackLeader records that pid leads its own group and is tracked; call
 // UntrackLeader before it is reaped (after, its pid may be reused).
 func TrackLeader(pid int) {
-	known.mu.Lock()
-	defer known.mu.Unlock()
-	if known.m == nil {
-		known.m = make(map[int]struct{})
+	if b := knownBits(); pid > 0 && pid/64 < len(b) {
+		b[pid/64].Or(1 << (pid % 64))
 	}
-	known.m[pid] = struct{}{}
 }
 
 // UntrackLeader undoes TrackLeader.
 func UntrackLeader(pid int) {
-	known.mu.Lock()
-	defer known.mu.Unlock()
-	delete(known.m, pid)
+	if b := knownBits(); pid > 0 && pid/64 < len(b) {
+		b[pid/64].And(^uint64(1 << (pid % 64)))
+	}
 }
 
 func isKnown(pid int) bool {
-	known.mu.RLock()
-	defer known.mu.RUnlock()
-	_, ok := known.m[pid]
-	return ok
+	b := knownBits()
+	return pid > 0 && pid/64 < len(b) && b[pid/64].Load()&(1<<(pid%64)) != 0
 }
 
 // scan is one pass over /proc: the process groups that have a live member
