@@ -291,11 +291,7 @@ func readStat(path string, buf []byte) (pgid int, state byte, ok bool) {
 // parseStat parses "pid (comm) S ppid pgrp ...". comm may hold spaces and
 // parentheses, so fields are counted after the last ')'.
 func parseStat(b []byte) (pgid int, state byte, ok bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, 0, false
-	}
-	fields := bytes.Fields(b[i+1:])
+	fields := statFields(b)
 	if len(fields) < 3 || len(fields[0]) != 1 {
 		return 0, 0, false
 	}
@@ -304,6 +300,17 @@ func parseStat(b []byte) (pgid int, state byte, ok bool) {
 		return 0, 0, false
 	}
 	return pg, fields[0][0], true
+}
+
+// statFields returns the fields of a /proc/<pid>/stat line after "pid
+// (comm)": the state is field 0. comm may hold spaces and parentheses, so
+// they start after the last ')'.
+func statFields(b []byte) [][]byte {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return bytes.Fields(b[i+1:])
 }
 
 // readLoadavg returns the newest pid and the number of tasks from
@@ -359,11 +366,7 @@ func processAge(pid int) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := bytes.Fields(b[i+1:])
+	f := statFields(b)
 	if len(f) < 20 {
 		return 0, false
 	}
