@@ -82,6 +82,12 @@ func (rs *replies) put(r *replyProcess) {
 	}
 }
 
+// took takes back r, whose reply resp was read, and returns the reply.
+func (rs *replies) took(r *replyProcess, resp any) (any, error) {
+	rs.put(r)
+	return replied(resp)
+}
+
 // close unregisters the stock; later puts unregister at once.
 func (rs *replies) close() {
 	rs.mu.Lock()
@@ -138,23 +144,18 @@ func (m *Manager) request(ctx context.Context, req any) (any, error) {
 	m.system.Root.RequestWithCustomSender(m.pid, req, r.pid)
 	select {
 	case resp := <-r.ch:
-		m.replies.put(r)
-		return replied(resp)
+		return m.replies.took(r, resp)
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(replyWaiting, replyAbandoned) {
 			return nil, ctx.Err() // the reply unregisters it when it comes
 		}
-		resp := <-r.ch // it is being delivered
-		m.replies.put(r)
-		return replied(resp)
+		return m.replies.took(r, <-r.ch) // it is being delivered
 	case <-m.gone:
 		if r.state.CompareAndSwap(replyWaiting, replyAbandoned) {
 			m.system.ProcessRegistry.Remove(r.pid)
 			return nil, ErrClosed
 		}
-		resp := <-r.ch // it answered just before it went
-		m.replies.put(r)
-		return replied(resp)
+		return m.replies.took(r, <-r.ch) // it answered just before it went
 	}
 }
 
