@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/messages"
+	"github.com/resman-dev/resman/supervisor"
 )
 
 // The facade's reply path. protoactor's Future races when a reply lands
@@ -120,13 +123,28 @@ func (m *monitor) SendSystemMessage(pid *actor.PID, message any) {
 
 func (m *monitor) Stop(*actor.PID) {}
 
-// watchSupervisor registers a monitor for pid and returns its channel.
-func watchSupervisor(system *actor.ActorSystem, pid *actor.PID) <-chan struct{} {
+// watchSupervisor registers a monitor for pid and returns its channel and
+// the supervisor's process, resolved once.
+func watchSupervisor(system *actor.ActorSystem, pid *actor.PID) (<-chan struct{}, actor.Process) {
 	m := &monitor{system: system, gone: make(chan struct{})}
 	self, _ := system.ProcessRegistry.Add(m, "resman-monitor"+system.ProcessRegistry.NextId())
 	ref, _ := system.ProcessRegistry.Get(pid)
 	ref.SendSystemMessage(pid, &actor.Watch{Watcher: self})
-	return m.gone
+	return m.gone, ref
+}
+
+// post puts msg in the supervisor's mailbox, sent by from (nil: no reply).
+// It goes to the process resolved at Attach, not through the registry: once
+// the supervisor is stopping, protoactor's PID lookup would find it gone from
+// the registry a moment before its watchers hear of it, and turn a request
+// into a dead letter in the user's actor system. A message posted to a
+// stopped actor's mailbox is dropped quietly, and its caller learns of the
+// end from the monitor (ErrClosed).
+func (m *Manager) post(msg any, from *actor.PID) {
+	if from != nil {
+		msg = &actor.MessageEnvelope{Message: msg, Sender: from}
+	}
+	m.sup.SendUserMessage(m.pid, msg)
 }
 
 // request sends req to the supervisor and waits for its reply, ctx's end or
@@ -141,13 +159,18 @@ func (m *Manager) request(ctx context.Context, req any) (any, error) {
 	default:
 	}
 	r := m.replies.get()
-	m.system.Root.RequestWithCustomSender(m.pid, req, r.pid)
+	m.post(req, r.pid)
 	select {
 	case resp := <-r.ch:
 		return m.replies.took(r, resp)
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(replyWaiting, replyAbandoned) {
-			return nil, ctx.Err() // the reply unregisters it when it comes
+			// The reply unregisters it when it comes. A registration the
+			// caller no longer waits for is undone, queued right behind it.
+			if undoable(req) {
+				m.post(&supervisor.Undo{Request: req}, nil)
+			}
+			return nil, ctx.Err()
 		}
 		return m.replies.took(r, <-r.ch) // it is being delivered
 	case <-m.gone:
@@ -165,4 +188,15 @@ func replied(resp any) (any, error) {
 		return nil, ErrClosed
 	}
 	return resp, nil
+}
+
+// undoable reports whether req registers a resource: if its caller gives up
+// before the reply, the registration is undone.
+func undoable(req any) bool {
+	switch req.(type) {
+	case *messages.RegisterProcess, *messages.StartProcess, *messages.RegisterTask, *messages.Go,
+		*messages.RegisterCustomResource, *messages.RegisterCloser:
+		return true
+	}
+	return false
 }

@@ -24,6 +24,7 @@ import (
 type Manager struct {
 	system  *actor.ActorSystem
 	pid     *actor.PID
+	sup     actor.Process       // the supervisor's process: see post
 	gone    <-chan struct{}     // closed when the supervisor has terminated
 	replies *replies            // reply processes ready for the next request
 	rt      *supervisor.Runtime // nil when attached: the spawner owns it
@@ -33,6 +34,7 @@ type Manager struct {
 	shutdownOnce sync.Once
 	shutdownDone chan struct{} // closed when Shutdown's work is complete
 	shutdownErr  error         // written before shutdownDone is closed
+	done         chan struct{} // closed after shutdownDone, once the last event was delivered
 }
 
 // New starts a supervisor and returns its Manager. Defaults: an actor system
@@ -116,12 +118,15 @@ func Props(opts ...Option) *actor.Props {
 // Attach returns a Manager over a supervisor spawned from Props. Its
 // Shutdown cleans up and stops that supervisor, not the actor system.
 func Attach(system *actor.ActorSystem, pid *actor.PID) *Manager {
+	gone, sup := watchSupervisor(system, pid)
 	return &Manager{
 		system:       system,
 		pid:          pid,
-		gone:         watchSupervisor(system, pid),
+		sup:          sup,
+		gone:         gone,
 		replies:      &replies{system: system},
 		shutdownDone: make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 }
 
@@ -393,7 +398,9 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 // does, stops the supervisor and its children, and shuts the actor system
 // down if New created it. It is idempotent: later calls wait for the first
 // and return its result. If ctx ends first, Shutdown returns ctx's error and
-// the shutdown goes on.
+// the shutdown goes on. It may be called from the event hook; it never waits
+// for the hook (events still queued are delivered after it returns: Done
+// tells when the last one was).
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() {
 		m.closed.Store(true)
@@ -408,7 +415,6 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 }
 
 func (m *Manager) shutdown() {
-	defer close(m.shutdownDone)
 	resp, err := m.request(context.Background(), &messages.Shutdown{})
 	switch {
 	case errors.Is(err, ErrClosed): // the supervisor is already gone: nothing left to clean
@@ -430,7 +436,18 @@ func (m *Manager) shutdown() {
 	if m.owned {
 		m.system.Shutdown()
 	}
+	close(m.shutdownDone)
+	if m.rt != nil {
+		<-m.rt.EventsDelivered() // the hook may be the one that called Shutdown: wait here, not there
+	}
+	close(m.done)
 }
 
 // Close is Shutdown(context.Background()), for defer and io.Closer.
 func (m *Manager) Close() error { return m.Shutdown(context.Background()) }
+
+// Done is closed once Shutdown has finished, whoever called it, and (for a
+// manager made by New) the event hook has returned from the last event. A
+// program that wants every event delivered before it exits waits for it
+// after Shutdown; the goroutine that delivers events has ended by then.
+func (m *Manager) Done() <-chan struct{} { return m.done }

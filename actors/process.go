@@ -47,8 +47,9 @@ type process struct {
 	stamp  proc.Stamp   // the pid counter before it started: makes group checks cheap
 	cg     *proc.Cgroup // its cgroup, if any: a stop signals and kills it whole
 
-	mu     sync.Mutex    // guards owner
+	mu     sync.Mutex    // guards owner and cutAt
 	owner  owner         // who ends it; set once
+	cutAt  time.Time     // a stop's deadline, when one comes while the exit path clears the group
 	reaped chan struct{} // closed when the owner is done with it (reaped, or handed back)
 }
 
@@ -193,9 +194,13 @@ func (p *process) exited(r *Reg) {
 	if p.take(ownerExit) != ownerExit {
 		return
 	}
-	deadline := time.Now().Add(r.opts().DefaultTimeout)
-	if err := p.clearRest(deadline); err != nil {
-		r.opts().Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", r.H.Key, "err", err)
+	if p.restLeft() {
+		// The exit is news at once (Status, events); the reap waits until
+		// the rest of the group is gone.
+		r.c.report(&Exited{H: r.H, ExitCode: p.watch.ExitCode()})
+		if err := p.clearRest(p.until(time.Now().Add(r.opts().DefaultTimeout))); err != nil {
+			r.opts().Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", r.H.Key, "err", err)
+		}
 	}
 	p.guardRemove()
 	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
@@ -204,45 +209,71 @@ func (p *process) exited(r *Reg) {
 	r.c.report(&Exited{H: r.H, State: state, ExitCode: ExitCode(state)})
 }
 
-// clearRest stops the rest of the group or cgroup once the leader has
-// exited (and is not reaped).
-func (p *process) clearRest(deadline time.Time) error {
+// restLeft reports whether anything of the group or cgroup outlives its
+// exited leader.
+func (p *process) restLeft() bool {
 	switch {
 	case p.cg != nil:
-		if !p.cg.Populated() {
-			return nil
-		}
+		return p.cg.Populated()
+	case p.pgid != 0:
+		return !proc.GroupEmpty(p.pgid, p.stamp)
+	}
+	return false
+}
+
+// clearRest stops the rest of the group or cgroup once the leader has
+// exited (and is not reaped).
+func (p *process) clearRest(until proc.Until) error {
+	switch {
+	case p.cg != nil:
 		p.cg.Signal(syscall.SIGTERM)
 	case p.pgid != 0:
-		if proc.GroupEmpty(p.pgid, p.stamp) {
-			return nil
-		}
 		_ = proc.SignalGroup(p.pgid, syscall.SIGTERM)
-	default:
-		return nil
 	}
-	return p.killRest(deadline)
+	return p.killRest(until)
+}
+
+// until is the exit path's deadline: its own, or a stop's that came since,
+// whichever is sooner.
+func (p *process) until(deadline time.Time) proc.Until {
+	return func() time.Time {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.cutAt.IsZero() && p.cutAt.Before(deadline) {
+			return p.cutAt
+		}
+		return deadline
+	}
+}
+
+// hurry brings the exit path's deadline forward to a stop's.
+func (p *process) hurry(deadline time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cutAt.IsZero() || deadline.Before(p.cutAt) {
+		p.cutAt = deadline
+	}
 }
 
 // killRest waits until the group (or cgroup) is empty or the deadline
 // passes, then SIGKILLs what is left and waits, bounded, until it is gone.
-func (p *process) killRest(deadline time.Time) error {
+func (p *process) killRest(until proc.Until) error {
 	if p.cg != nil {
-		if p.cg.WaitEmpty(deadline) {
+		if p.cg.WaitEmpty(until) {
 			return nil
 		}
 		_ = p.cg.Kill()
-		if !p.cg.WaitEmpty(time.Now().Add(KillWait)) {
+		if !p.cg.WaitEmpty(proc.At(time.Now().Add(KillWait))) {
 			return fmt.Errorf("%w: cgroup %s survived cgroup.kill", messages.ErrTimeout, p.cg.Dir())
 		}
 		return nil
 	}
-	if proc.WaitGroupEmpty(p.pgid, p.stamp, deadline) {
+	if proc.WaitGroupEmpty(p.pgid, p.stamp, until) {
 		return nil
 	}
 	// A group SIGKILL only queues the signals: wait until they are gone.
 	_ = proc.SignalGroup(p.pgid, syscall.SIGKILL)
-	if !proc.WaitGroupEmpty(p.pgid, p.stamp, time.Now().Add(KillWait)) {
+	if !proc.WaitGroupEmpty(p.pgid, p.stamp, proc.At(time.Now().Add(KillWait))) {
 		return fmt.Errorf("%w: process group %d survived SIGKILL", messages.ErrTimeout, p.pgid)
 	}
 	return nil
@@ -276,7 +307,9 @@ func (p *process) release(r *Reg) {
 
 func (p *process) stop(r *Reg, grace time.Duration, sig syscall.Signal) {
 	if p.take(ownerStop) != ownerStop {
-		// It exited on its own: its group is being cleared up; wait for that.
+		// It exited on its own: its group is being cleared up, by this
+		// stop's deadline if that is sooner; wait for that.
+		p.hurry(time.Now().Add(grace))
 		<-p.reaped
 		p.removeCgroup()
 		r.finish(&Ended{Mode: EndStop, State: p.cmd.ProcessState})
@@ -334,7 +367,7 @@ func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
 		deadline = time.Now()
 	}
 	// The rest of the group (or cgroup) gets what is left of the grace period.
-	err := p.killRest(deadline)
+	err := p.killRest(proc.At(deadline))
 	if !p.watch.HasExited() {
 		p.signal(syscall.SIGKILL)
 		if !waitClosed(p.watch.Exited(), KillWait) {

@@ -51,10 +51,10 @@ func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) er
 	return nil
 }
 
-// track adds an entry and hands its registration to a child. Unless
-// pending, the resource is registered from here on.
-func (s *supervisor) track(ctx actor.Context, r *actors.Reg, pending bool, init func(*entry)) *entry {
-	e := &entry{h: r.H, reg: r, registeredAt: time.Now().UnixNano(), pending: pending}
+// track adds the entry that req makes and hands its registration to a
+// child. Unless pending, the resource is registered from here on.
+func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bool, init func(*entry)) *entry {
+	e := &entry{h: r.H, reg: r, req: req, registeredAt: time.Now().UnixNano(), pending: pending}
 	if init != nil {
 		init(e)
 	}
@@ -78,7 +78,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		respond(ctx, &messages.RegisterProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, op, err)})
 		return
 	}
-	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}), false,
+	s.track(ctx, msg, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
 }
@@ -95,7 +95,7 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 	}
 	isolate(msg.Cmd)
 	to := ctx.Sender()
-	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard}), true, func(e *entry) {
+	s.track(ctx, msg, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard}), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
 	})
 }
@@ -116,13 +116,13 @@ func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask)
 		respond(ctx, &messages.RegisterTaskResponse{Err: err})
 		return
 	}
-	s.trackTask(ctx, msg.Key, msg.Task)
+	s.trackTask(ctx, msg, msg.Key, msg.Task)
 	respond(ctx, &messages.RegisterTaskResponse{})
 }
 
 // trackTask registers t; a return of fn on its own comes back as Exited.
-func (s *supervisor) trackTask(ctx actor.Context, key string, t *messages.Task) {
-	s.track(ctx, actors.TaskReg(key, t, s.toSelf), false, nil)
+func (s *supervisor) trackTask(ctx actor.Context, req any, key string, t *messages.Task) {
+	s.track(ctx, req, actors.TaskReg(key, t, s.toSelf), false, nil)
 }
 
 func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
@@ -137,11 +137,11 @@ func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
 	// Starting a goroutine does not block: the task starts here, and is
 	// registered before anybody else can take the key.
 	t := messages.StartTask(msg.Context, msg.Fn)
-	s.trackTask(ctx, msg.Key, t)
+	s.trackTask(ctx, msg, msg.Key, t)
 	respond(ctx, &messages.GoResponse{Task: t})
 }
 
-func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cleanup messages.CleanupFunc, nilMsg string) error {
+func (s *supervisor) registerCustom(ctx actor.Context, req any, key string, value any, cleanup messages.CleanupFunc, nilMsg string) error {
 	argErr := ""
 	if cleanup == nil {
 		argErr = nilMsg
@@ -149,9 +149,51 @@ func (s *supervisor) registerCustom(ctx actor.Context, key string, value any, cl
 	if err := s.admit(messages.KindCustomResource, key, "register", argErr); err != nil {
 		return err
 	}
-	s.track(ctx, actors.CustomReg(key, value, cleanup), false,
+	s.track(ctx, req, actors.CustomReg(key, value, cleanup), false,
 		func(e *entry) { e.typeName = typeName(value) })
 	return nil
+}
+
+// Undo asks the supervisor to undo the registration that Request (a
+// registration request it was sent before) made, if that registration is
+// still the one under its key and nothing is ending it yet: a process is
+// stopped, a task cancelled, a custom resource dropped without its cleanup.
+// The facade sends it, right behind the request, when the caller's context
+// ends before the reply: an error from a registration means nothing is
+// tracked. It gets no reply.
+type Undo struct {
+	Request any
+}
+
+func (s *supervisor) undo(ctx actor.Context, req any) {
+	var kind messages.Kind
+	var key string
+	switch r := req.(type) {
+	case *messages.RegisterProcess:
+		kind, key = messages.KindProcess, r.Key
+	case *messages.StartProcess:
+		kind, key = messages.KindProcess, r.Key
+	case *messages.RegisterTask:
+		kind, key = messages.KindTask, r.Key
+	case *messages.Go:
+		kind, key = messages.KindTask, r.Key
+	case *messages.RegisterCustomResource:
+		kind, key = messages.KindCustomResource, r.Key
+	case *messages.RegisterCloser:
+		kind, key = messages.KindCustomResource, r.Key
+	default:
+		return
+	}
+	e := s.reg.get(kind, key)
+	if e == nil || e.req != req || e.ending {
+		return // refused, or ended since: nothing of it is tracked
+	}
+	ignore := func(*actors.Ended, error) {}
+	if kind == messages.KindCustomResource {
+		s.end(ctx, kind, key, "unregister", &actors.End{Mode: actors.EndRelease}, ignore)
+		return
+	}
+	s.end(ctx, kind, key, stopOp(kind), &actors.End{}, ignore)
 }
 
 // onStarted completes a StartProcess or Go.
@@ -188,16 +230,25 @@ func (s *supervisor) onExited(msg *actors.Exited) {
 	if !e.ending {
 		e.state = messages.StateExited
 	}
+	first := !e.exited
+	e.exited = true
 	if e.h.Kind == messages.KindProcess {
-		e.exit = msg.State
-		for _, to := range e.exitWait {
-			send(s.system, to, &messages.WaitProcessResponse{State: msg.State})
+		// A leader whose group outlives it is reported twice: at its exit
+		// (no State yet), and once the rest is gone and it is reaped.
+		e.exitCode = msg.ExitCode
+		if msg.State != nil {
+			e.exit = msg.State
+			for _, to := range e.exitWait {
+				send(s.system, to, &messages.WaitProcessResponse{State: msg.State})
+			}
+			e.exitWait = nil
 		}
-		e.exitWait = nil
 	} else {
 		e.taskErr = msg.Err
 	}
-	s.publishExit(e, msg)
+	if first {
+		s.publishExit(e, msg)
+	}
 }
 
 // maxSignal is the highest Linux signal number (SIGRTMAX).

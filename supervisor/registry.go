@@ -18,12 +18,15 @@ import (
 type entry struct {
 	h            *actors.Handle
 	reg          *actors.Reg   // shared with the child
+	req          any           // the request that made it: an Undo names it
 	child        *actors.Child // serves this registration until it ends
 	state        messages.State
 	pending      bool  // a start is in progress: not yet visible in Status
 	registeredAt int64 // Unix nanoseconds: a third of a time.Time, for 100,000 entries
 
 	pid      int              // process
+	exited   bool             // it exited (a process: maybe not reaped yet) or returned on its own
+	exitCode int              // process, once exited
 	exit     *os.ProcessState // process, once exited and reaped
 	taskErr  error            // task, once returned
 	typeName string           // custom resource
@@ -88,8 +91,8 @@ func (r *registry) status() messages.Status {
 			continue
 		}
 		ps := messages.ProcessStatus{Key: e.h.Key, PID: e.pid, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt)}
-		if e.exit != nil {
-			ps.ExitCode = actors.ExitCode(e.exit)
+		if e.exited {
+			ps.ExitCode = e.exitCode
 		}
 		st.Processes = append(st.Processes, ps)
 	}

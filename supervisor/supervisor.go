@@ -46,13 +46,17 @@ type Runtime struct {
 	pool  *pool
 }
 
-// Wait returns once the supervisor has stopped, every queued event has been
-// delivered and the host-death watcher process has exited.
+// Wait returns once the supervisor has stopped and the host-death watcher
+// process has exited. It does not wait for the event hook, which may be
+// the caller: EventsDelivered does.
 func (r *Runtime) Wait() {
-	<-r.bus.done()
 	<-r.guard.Done()
 	r.pool.wait()
 }
+
+// EventsDelivered is closed once the supervisor has stopped and every event
+// it published has been delivered.
+func (r *Runtime) EventsDelivered() <-chan struct{} { return r.bus.done() }
 
 // Props returns the supervisor's props and its runtime. Each spawn of the
 // props needs its own call: one registry per supervisor.
@@ -177,14 +181,14 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.end(ctx, messages.KindTask, msg.Key, "cancel", &actors.End{Timeout: msg.Timeout},
 			reply(ctx, func(_ *actors.Ended, err error) any { return &messages.CancelTaskResponse{Err: err} }))
 	case *messages.RegisterCustomResource:
-		err := s.registerCustom(ctx, msg.Key, msg.Resource, msg.Cleanup, "nil cleanup")
+		err := s.registerCustom(ctx, msg, msg.Key, msg.Resource, msg.Cleanup, "nil cleanup")
 		respond(ctx, &messages.RegisterCustomResourceResponse{Err: err})
 	case *messages.RegisterCloser:
 		var cleanup messages.CleanupFunc
 		if msg.Closer != nil {
 			cleanup = func(_ context.Context, r any) error { return r.(io.Closer).Close() }
 		}
-		err := s.registerCustom(ctx, msg.Key, msg.Closer, cleanup, "nil closer")
+		err := s.registerCustom(ctx, msg, msg.Key, msg.Closer, cleanup, "nil closer")
 		respond(ctx, &messages.RegisterCloserResponse{Err: err})
 	case *messages.UnregisterCustomResource:
 		s.end(ctx, messages.KindCustomResource, msg.Key, "unregister", &actors.End{Mode: actors.EndRelease},
@@ -207,6 +211,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.cleanupAll(ctx, func(err error) { send(s.system, to, &messages.CleanupAllResponse{Err: err}) })
 	case *messages.Shutdown:
 		s.onShutdown(ctx)
+	case *Undo:
+		s.undo(ctx, msg.Request)
 	case *messages.GetStatus:
 		respond(ctx, &messages.GetStatusResponse{Status: s.reg.status()})
 	case *messages.Subscribe:

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -135,8 +134,8 @@ func (c *Cgroup) Populated() bool {
 
 // WaitEmpty polls cgroup.events until the cgroup is empty or the deadline
 // passes, and reports whether it emptied.
-func (c *Cgroup) WaitEmpty(deadline time.Time) bool {
-	return pollUntil(func() bool { return !c.Populated() }, deadline)
+func (c *Cgroup) WaitEmpty(until Until) bool {
+	return pollUntil(func() bool { return !c.Populated() }, until)
 }
 
 // Remove deletes the (empty) cgroup.

@@ -133,8 +133,8 @@ func GroupEmpty(pgid int, st Stamp) bool {
 
 // WaitGroupEmpty polls until GroupEmpty holds or the deadline passes, and
 // reports whether it did. Polls back off from 1 ms to 20 ms.
-func WaitGroupEmpty(pgid int, st Stamp, deadline time.Time) bool {
-	return pollUntil(func() bool { return GroupEmpty(pgid, st) }, deadline)
+func WaitGroupEmpty(pgid int, st Stamp, until Until) bool {
+	return pollUntil(func() bool { return GroupEmpty(pgid, st) }, until)
 }
 
 // maxProbe is the most pids a probe reads (those neither tracked nor gone)
@@ -229,15 +229,23 @@ func (st Stamp) probe(pgid int) (empty, sure bool) {
 	return true, true
 }
 
+// Until is the end of a wait, read at each poll: another goroutine may
+// bring it forward while the wait runs (a stop that comes while an exited
+// leader's group is being cleared escalates at its own deadline).
+type Until func() time.Time
+
+// At is an Until that does not move.
+func At(deadline time.Time) Until { return func() time.Time { return deadline } }
+
 // pollUntil checks done until it holds or the deadline passes, and reports
 // whether it held. Polls back off from 1 ms to 20 ms.
-func pollUntil(done func() bool, deadline time.Time) bool {
+func pollUntil(done func() bool, until Until) bool {
 	delay := time.Millisecond
 	for {
 		if done() {
 			return true
 		}
-		left := time.Until(deadline)
+		left := time.Until(until())
 		if left <= 0 {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,17 +18,24 @@ import (
 // thousand processes costs no thread per process.
 type ExitWatch struct {
 	file   *os.File      // the pidfd; closed by the watch goroutine or by Close
+	code   int           // the exit code (-1: a signal); written before exited is closed
 	exited chan struct{} // closed when the process has exited
 	done   chan struct{} // closed when the watch goroutine has returned
 	once   sync.Once     // Start runs once
 }
 
 // OpenExitWatch opens a pidfd for pid. It fails when pid does not exist (for
-// example because it was already reaped). Start begins the watching.
+// example because it was already reaped) or is not a child of this process
+// (os.FindProcess gives a Process for any pid: it could be neither reaped
+// nor told apart from a stranger). Start begins the watching.
 func OpenExitWatch(pid int) (*ExitWatch, error) {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	if _, err := waitInfo(fd); errors.Is(err, unix.ECHILD) {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("process %d is not a child of this process", pid)
 	}
 	return &ExitWatch{
 		file:   os.NewFile(uintptr(fd), fmt.Sprintf("pidfd:%d", pid)),
@@ -53,13 +61,18 @@ func (w *ExitWatch) run(onExit func()) {
 	// A pidfd becomes readable when its process exits. Read parks this
 	// goroutine in the netpoller until then; the callback only looks.
 	err = rc.Read(func(fd uintptr) bool {
-		var info unix.Siginfo
-		// WNOWAIT: look, do not reap.
-		werr := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		info, werr := waitInfo(int(fd))
 		if werr != nil {
 			return !errors.Is(werr, unix.EINTR) // ECHILD and the like: nothing more to wait for
 		}
-		return info.Signo == int32(unix.SIGCHLD) // zero while nothing is waitable
+		if info.signo != int32(unix.SIGCHLD) {
+			return false // zero while nothing is waitable
+		}
+		w.code = -1
+		if info.code == cldExited {
+			w.code = int(info.status)
+		}
+		return true
 	})
 	_ = w.file.Close() // the pidfd has told all it can
 	if err == nil {
@@ -72,6 +85,36 @@ func (w *ExitWatch) run(onExit func()) {
 
 // Exited is closed when the process has exited (it is not reaped).
 func (w *ExitWatch) Exited() <-chan struct{} { return w.exited }
+
+// ExitCode is the exit code once Exited is closed, -1 if a signal ended
+// the process (as os.ProcessState.ExitCode), known before the reap.
+func (w *ExitWatch) ExitCode() int { return w.code }
+
+// sigchld is the kernel's siginfo_t as waitid fills it for SIGCHLD (x/sys
+// hides the union's fields).
+type sigchld struct {
+	signo  int32
+	errno  int32
+	code   int32
+	_      int32
+	pid    int32
+	uid    uint32
+	status int32
+	_      [100]byte
+}
+
+const cldExited = 1 // CLD_EXITED: status is the exit code
+
+// waitInfo looks at the pidfd's process without reaping it (WNOWAIT).
+func waitInfo(fd int) (sigchld, error) {
+	var info sigchld
+	_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(fd), uintptr(unsafe.Pointer(&info)),
+		unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0, 0)
+	if e != 0 {
+		return info, e
+	}
+	return info, nil
+}
 
 // HasExited reports whether Exited is closed.
 func (w *ExitWatch) HasExited() bool {

@@ -101,9 +101,9 @@ func TestGroupEmpty(t *testing.T) {
 			pgid := cmd.Process.Pid
 			st := tc.stamp(pgid)
 			require.False(t, GroupEmpty(pgid, st))
-			require.False(t, WaitGroupEmpty(pgid, st, time.Now().Add(20*time.Millisecond)))
+			require.False(t, WaitGroupEmpty(pgid, st, At(time.Now().Add(20*time.Millisecond))))
 			require.NoError(t, SignalGroup(pgid, syscall.SIGKILL))
-			require.True(t, WaitGroupEmpty(pgid, st, time.Now().Add(5*time.Second)))
+			require.True(t, WaitGroupEmpty(pgid, st, At(time.Now().Add(5*time.Second))))
 		})
 	}
 }
@@ -127,7 +127,7 @@ func TestStampProbesOnlyWhatItCanVouchFor(t *testing.T) {
 	require.True(t, sure, "a few pids since the stamp: probed")
 	require.False(t, empty, "the orphan in the group is found")
 	require.NoError(t, SignalGroup(pgid, syscall.SIGKILL))
-	require.True(t, WaitGroupEmpty(pgid, st, time.Now().Add(5*time.Second)))
+	require.True(t, WaitGroupEmpty(pgid, st, At(time.Now().Add(5*time.Second))))
 
 	// A counter that looks like it went backwards (a wrap) is not trusted.
 	wrapped := st
@@ -184,7 +184,7 @@ func TestGuardScriptKillsOnEOF(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Close()) // the host "dies"
 	require.NoError(t, watcher.Wait())
-	require.True(t, WaitGroupEmpty(kept.Process.Pid, Stamp{}, time.Now().Add(5*time.Second)), "the recorded group is killed")
+	require.True(t, WaitGroupEmpty(kept.Process.Pid, Stamp{}, At(time.Now().Add(5*time.Second))), "the recorded group is killed")
 	require.False(t, GroupEmpty(removed.Process.Pid, Stamp{}), "a withdrawn group is left alone")
 }
 
@@ -226,7 +226,7 @@ func TestGuardScriptKillsCgroupOnEOF(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
 	require.NoError(t, cmd.Start())
 	cg.Close()
-	defer func() { _ = cg.Kill(); cg.WaitEmpty(time.Now().Add(5 * time.Second)); _ = cmd.Wait(); _ = cg.Remove() }()
+	defer func() { _ = cg.Kill(); cg.WaitEmpty(At(time.Now().Add(5 * time.Second))); _ = cmd.Wait(); _ = cg.Remove() }()
 	require.Eventually(t, func() bool { return len(cg.Procs()) == 2 }, 5*time.Second, time.Millisecond)
 
 	watcher, w := runWatcher(t)
@@ -234,5 +234,5 @@ func TestGuardScriptKillsCgroupOnEOF(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
 	require.NoError(t, watcher.Wait())
-	require.True(t, cg.WaitEmpty(time.Now().Add(5*time.Second)), "cgroup.kill was written")
+	require.True(t, cg.WaitEmpty(At(time.Now().Add(5*time.Second))), "cgroup.kill was written")
 }
