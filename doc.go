@@ -99,5 +99,20 @@
 // Events: [WithEventHook] and messages.Subscribe deliver an [Event] for every
 // registration, exit, stop, failure and unregistration, in order per
 // resource, from a goroutine of the supervisor's: a slow hook delays only
-// later events.
+// later events, never the supervisor or [Manager.Shutdown]. The hook may call
+// any Manager method, Shutdown and Close included. Events still queued when
+// Shutdown returns are delivered after it; [Manager.Done] is closed once the
+// last one was.
+//
+// Registrations are all or nothing: when a RegisterX, StartProcess or Go
+// call returns an error, nothing is tracked. If the caller's context ends
+// while the request waits for the supervisor, the call returns an error
+// wrapping ctx's and the registration, should the supervisor have made it,
+// is undone in order — a started process stopped, a started task cancelled,
+// a custom resource dropped without its cleanup (the caller still owns it) —
+// before any later request of the same caller is served. Which of the two
+// happened the caller cannot tell: after such an error, cancelling a Task
+// again is harmless, and a process given to RegisterProcess may be being
+// stopped and reaped by the manager (leave its cmd alone; its
+// cmd.ProcessState is set once that is done).
 package resman

@@ -154,7 +154,9 @@ func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req
 	return r, nil
 }
 
-// RegisterProcess tracks cmd, which must be started and not yet waited. From
+// RegisterProcess tracks cmd, which must be started, not yet waited, and a
+// child of this program (a Process from os.FindProcess is ErrInvalid: it
+// can be neither reaped nor told apart from a stranger). From
 // then on the manager reaps it when it exits; do not call cmd.Wait while it
 // is registered. If cmd.WaitDelay is zero it is set to the default grace
 // period, so that a grandchild holding an output pipe cannot hang the reap.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"sort"
 	"sync"
@@ -30,6 +31,7 @@ type ledger struct {
 	kind       map[int64]resman.Kind
 	key        map[int64]string
 	registered map[int64]bool
+	gaveUp     map[int64]bool // the caller's context ended before the reply: must end untracked
 	handedBack map[int64]int
 	tasks      map[*resman.Task]int64
 	cmds       map[*exec.Cmd]int64
@@ -42,7 +44,7 @@ type ledger struct {
 
 func newLedger() *ledger {
 	return &ledger{
-		kind: map[int64]resman.Kind{}, key: map[int64]string{}, registered: map[int64]bool{}, handedBack: map[int64]int{},
+		kind: map[int64]resman.Kind{}, key: map[int64]string{}, registered: map[int64]bool{}, gaveUp: map[int64]bool{}, handedBack: map[int64]int{},
 		tasks: map[*resman.Task]int64{}, cmds: map[*exec.Cmd]int64{}, cmdOf: map[int64]*exec.Cmd{}, taskOf: map[int64]*resman.Task{},
 	}
 }
@@ -55,12 +57,28 @@ func (l *ledger) token(kind resman.Kind, key string) int64 {
 	return tok
 }
 
-func (l *ledger) register(tok int64, err error) {
+// register books a registration's outcome. An error wrapping the caller's
+// context error means the caller gave up: nothing may stay tracked.
+func (l *ledger) register(tok int64, err error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err == nil {
+	switch {
+	case err == nil:
 		l.registered[tok] = true
+	case errors.Is(err, context.DeadlineExceeded):
+		l.gaveUp[tok] = true
+		return nil
 	}
+	return allowed(err, resman.ErrAlreadyRegistered)
+}
+
+// impatient returns ctx, or one in four times a context that ends within
+// 300µs: it may end before, while or after the request is served.
+func impatient(ctx context.Context, r *rand.Rand) (context.Context, context.CancelFunc) {
+	if r.IntN(4) != 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Duration(r.IntN(300))*time.Microsecond)
 }
 
 // taskToken finds a task's token. The goroutine whose Go started it books
@@ -133,15 +151,16 @@ func statusKeys(st resman.Status) map[resman.Kind][]string {
 func (l *ledger) op(ctx context.Context, m *resman.Manager, r *rand.Rand, keys []string) error {
 	key := keys[r.IntN(len(keys))]
 	n := r.IntN(1000)
+	rctx, cancel := impatient(ctx, r) // for registrations
+	defer cancel()
 	switch {
 	case n < 150: // register a custom resource
 		tok := l.token(resman.KindCustomResource, key)
-		err := m.RegisterCustomResource(ctx, key, tok, func(_ context.Context, v any) error {
+		err := m.RegisterCustomResource(rctx, key, tok, func(_ context.Context, v any) error {
 			l.cleaned[v.(int64)].Add(1)
 			return nil
 		})
-		l.register(tok, err)
-		return allowed(err, resman.ErrAlreadyRegistered)
+		return l.register(tok, err)
 	case n < 250:
 		v, err := m.UnregisterCustomResource(ctx, key)
 		if err == nil {
@@ -152,19 +171,38 @@ func (l *ledger) op(ctx context.Context, m *resman.Manager, r *rand.Rand, keys [
 		return allowed(m.CleanupCustomResource(ctx, key), resman.ErrNotRegistered)
 	case n < 500: // start a task
 		tok := l.token(resman.KindTask, key)
-		task, err := m.Go(ctx, key, func(ctx context.Context) error {
+		fn := func(ctx context.Context) error {
 			l.ran[tok].Add(1)
 			<-ctx.Done()
 			l.cleaned[tok].Add(1)
 			return nil
-		})
+		}
+		if rctx != ctx {
+			// An impatient caller registers a task it booked first: between
+			// the registration and its undo another caller may take it over
+			// (UnregisterTask), and must find whose it is.
+			task := resman.StartTask(ctx, fn)
+			l.mu.Lock()
+			l.tasks[task], l.taskOf[tok] = tok, task
+			l.mu.Unlock()
+			err := m.RegisterTask(rctx, key, task)
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				task.Cancel() // refused: the caller's to end
+				<-task.Done()
+				l.mu.Lock()
+				l.ran[tok].Store(0)
+				l.cleaned[tok].Store(0)
+				l.mu.Unlock()
+			}
+			return l.register(tok, err)
+		}
+		task, err := m.Go(ctx, key, fn)
 		if err == nil {
 			l.mu.Lock()
 			l.tasks[task], l.taskOf[tok] = tok, task
 			l.mu.Unlock()
 		}
-		l.register(tok, err)
-		return allowed(err, resman.ErrAlreadyRegistered)
+		return l.register(tok, err)
 	case n < 600:
 		task, err := m.UnregisterTask(ctx, key)
 		if err == nil {
@@ -179,12 +217,11 @@ func (l *ledger) op(ctx context.Context, m *resman.Manager, r *rand.Rand, keys [
 		l.mu.Lock()
 		l.cmds[cmd], l.cmdOf[tok] = tok, cmd
 		l.mu.Unlock()
-		err := m.StartProcess(ctx, key, cmd)
-		l.register(tok, err)
-		if err != nil && cmd.Process != nil {
+		err := m.StartProcess(rctx, key, cmd)
+		if errors.Is(err, resman.ErrAlreadyRegistered) && cmd.Process != nil {
 			return fmt.Errorf("a refused StartProcess started its cmd: %w", err)
 		}
-		return allowed(err, resman.ErrAlreadyRegistered)
+		return l.register(tok, err)
 	case n < 750:
 		cmd, err := m.UnregisterProcess(ctx, key)
 		if err == nil {
@@ -219,6 +256,23 @@ func (l *ledger) check(t *testing.T) {
 	defer l.mu.Unlock()
 	for tok := int64(1); tok <= l.next.Load(); tok++ {
 		kind := l.kind[tok]
+		if l.gaveUp[tok] {
+			// Its caller gave up: never registered, or registered and then
+			// undone — unless another caller ended it or took it over first.
+			back := l.handedBack[tok]
+			require.LessOrEqual(t, back+l.ended(tok), 1, "token %d given up, ended more than once", tok)
+			switch kind {
+			case resman.KindTask:
+				// Cancelled by the undo or another caller, handed back, or
+				// (never registered) still the caller's; Status showed it untracked.
+				require.LessOrEqual(t, int32(back)+l.cleaned[tok].Load(), l.ran[tok].Load(), "token %d given up", tok)
+			case resman.KindProcess:
+				c := l.cmdOf[tok]
+				require.True(t, back == 1 || c.Process == nil || c.ProcessState != nil,
+					"token %d given up: a process that started was stopped and reaped", tok)
+			}
+			continue
+		}
 		if !l.registered[tok] {
 			require.Zero(t, l.handedBack[tok], "token %d never registered, handed back", tok)
 			require.Zero(t, l.cleaned[tok].Load(), "token %d never registered, cleaned", tok)
@@ -245,6 +299,13 @@ func (l *ledger) release() {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
+		if task := l.taskOf[tok]; task != nil {
+			task.Cancel()
+			<-task.Done()
+		}
+	}
+	// A task whose registration failed is still its caller's.
+	for tok := range l.gaveUp {
 		if task := l.taskOf[tok]; task != nil {
 			task.Cancel()
 			<-task.Done()
@@ -282,14 +343,20 @@ func TestModelBasedStress(t *testing.T) {
 			t.Fatal(err)
 		default:
 		}
-		st, err := m.Status(ctx)
-		require.NoError(t, err)
-		require.Equal(t, l.live(), statusKeys(st), "phase %d: Status matches the model", phase)
+		// Undos of given-up registrations may still be ending.
+		var st resman.Status
+		require.Eventuallyf(t, func() bool {
+			var err error
+			st, err = m.Status(ctx)
+			require.NoError(t, err)
+			return reflect.DeepEqual(l.live(), statusKeys(st))
+		}, 10*time.Second, time.Millisecond, "phase %d: Status matches the model", phase)
 	}
 	require.NoError(t, m.CleanupAll(ctx))
 	st, err := m.Status(ctx)
 	require.NoError(t, err)
 	require.Empty(t, statusKeys(st))
 	l.check(t)
-	t.Logf("%d registrations over %d operations", l.next.Load(), goroutines*opsEach)
+	t.Logf("%d registrations over %d operations, %d given up", l.next.Load(), goroutines*opsEach, len(l.gaveUp))
+	require.NotEmpty(t, l.gaveUp, "some callers gave up")
 }

@@ -63,7 +63,9 @@ func WithName(name string) Option {
 
 // WithEventHook calls hook for every event, in order, on a goroutine of the
 // supervisor's (never the supervisor's own): a slow hook delays later events,
-// not the manager.
+// not the manager, and never Shutdown's return. The hook may call any
+// Manager method, Shutdown and Close included. After Shutdown, wait for
+// [Manager.Done] to know the hook has seen the last event.
 func WithEventHook(hook func(Event)) Option {
 	return func(c *config) { c.hook = hook }
 }

@@ -226,7 +226,12 @@ func TestGuardScriptKillsCgroupOnEOF(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
 	require.NoError(t, cmd.Start())
 	cg.Close()
-	defer func() { _ = cg.Kill(); cg.WaitEmpty(At(time.Now().Add(5 * time.Second))); _ = cmd.Wait(); _ = cg.Remove() }()
+	defer func() {
+		_ = cg.Kill()
+		cg.WaitEmpty(At(time.Now().Add(5 * time.Second)))
+		_ = cmd.Wait()
+		_ = cg.Remove()
+	}()
 	require.Eventually(t, func() bool { return len(cg.Procs()) == 2 }, 5*time.Second, time.Millisecond)
 
 	watcher, w := runWatcher(t)
