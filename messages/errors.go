@@ -23,6 +23,9 @@ var (
 	ErrPanicked = errors.New("panicked")
 	// ErrClosed: the manager is shut down or its supervisor is stopping.
 	ErrClosed = errors.New("manager is shut down")
+	// ErrRestartLimit: a supervised resource gave up restarting (more than
+	// MaxRestarts restarts within Window).
+	ErrRestartLimit = errors.New("restart limit reached")
 )
 
 // ResourceError is the error type of every operation on a resource.

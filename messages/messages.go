@@ -16,8 +16,9 @@ import (
 
 // RegisterProcess tracks a started, not yet waited cmd. Reply: *RegisterProcessResponse.
 type RegisterProcess struct {
-	Key string
-	Cmd *exec.Cmd
+	Key       string
+	Cmd       *exec.Cmd
+	Lifecycle Lifecycle
 }
 
 // RegisterProcessResponse replies to RegisterProcess.
@@ -26,8 +27,9 @@ type RegisterProcessResponse struct{ Err error }
 // StartProcess isolates, starts and registers an unstarted cmd, atomically.
 // Reply: *StartProcessResponse.
 type StartProcess struct {
-	Key string
-	Cmd *exec.Cmd
+	Key       string
+	Cmd       *exec.Cmd
+	Lifecycle Lifecycle
 }
 
 // StartProcessResponse replies to StartProcess.
@@ -64,8 +66,9 @@ type WaitProcessResponse struct {
 
 // RegisterTask tracks a task. Reply: *RegisterTaskResponse.
 type RegisterTask struct {
-	Key  string
-	Task *Task
+	Key       string
+	Task      *Task
+	Lifecycle Lifecycle
 }
 
 // RegisterTaskResponse replies to RegisterTask.
@@ -75,9 +78,10 @@ type RegisterTaskResponse struct{ Err error }
 // never runs. Context provides the task's values (its cancellation is not
 // inherited). Reply: *GoResponse.
 type Go struct {
-	Key     string
-	Context context.Context
-	Fn      func(ctx context.Context) error
+	Key       string
+	Context   context.Context
+	Fn        func(ctx context.Context) error
+	Lifecycle Lifecycle
 }
 
 // GoResponse replies to Go with the started task.
@@ -108,9 +112,10 @@ type CancelTaskResponse struct{ Err error }
 // RegisterCustomResource tracks any value with its cleanup function.
 // Reply: *RegisterCustomResourceResponse.
 type RegisterCustomResource struct {
-	Key      string
-	Resource any
-	Cleanup  CleanupFunc
+	Key       string
+	Resource  any
+	Cleanup   CleanupFunc
+	Lifecycle Lifecycle
 }
 
 // RegisterCustomResourceResponse replies to RegisterCustomResource.
@@ -118,8 +123,9 @@ type RegisterCustomResourceResponse struct{ Err error }
 
 // RegisterCloser tracks an io.Closer; its cleanup is Close. Reply: *RegisterCloserResponse.
 type RegisterCloser struct {
-	Key    string
-	Closer io.Closer
+	Key       string
+	Closer    io.Closer
+	Lifecycle Lifecycle
 }
 
 // RegisterCloserResponse replies to RegisterCloser.
@@ -144,6 +150,25 @@ type CleanupCustomResource struct {
 
 // CleanupCustomResourceResponse replies to CleanupCustomResource.
 type CleanupCustomResourceResponse struct{ Err error }
+
+// Supervise starts Spec's first run and registers it in the processes
+// namespace, atomically; Lifecycle says how it is restarted, ordered,
+// stopped and checked for readiness. Reply: *SuperviseResponse.
+type Supervise struct {
+	Key       string
+	Spec      ProcessSpec
+	Lifecycle Lifecycle
+}
+
+// SuperviseResponse replies to Supervise.
+type SuperviseResponse struct{ Err error }
+
+// RestartProcess stops the current run of a supervised process and starts a
+// new one at once. Reply: *RestartProcessResponse.
+type RestartProcess struct{ Key string }
+
+// RestartProcessResponse replies to RestartProcess.
+type RestartProcessResponse struct{ Err error }
 
 // CleanupAll cleans up everything tracked, concurrently. Reply: *CleanupAllResponse.
 type CleanupAll struct{}

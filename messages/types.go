@@ -41,12 +41,16 @@ type State int
 
 // The states a tracked resource can be in.
 const (
-	StateRunning  State = iota // running (a process or task) or held (a custom resource)
-	StateStopping              // a stop, cancel or cleanup is in progress
-	StateExited                // the process exited or the task returned on its own; still registered
+	StateRunning    State = iota // running (a process or task) or held (a custom resource)
+	StateStopping                // a stop, cancel or cleanup is in progress
+	StateExited                  // the process exited or the task returned on its own; still registered
+	StateStarting                // started, its ready check not yet passed
+	StateRestarting              // waiting out a backoff before the next run
+	StateFailed                  // gave up restarting (ErrRestartLimit); still registered
 )
 
-// String returns "running", "stopping" or "exited".
+// String returns "running", "stopping", "exited", "starting", "restarting"
+// or "failed".
 func (s State) String() string {
 	switch s {
 	case StateRunning:
@@ -55,6 +59,12 @@ func (s State) String() string {
 		return "stopping"
 	case StateExited:
 		return "exited"
+	case StateStarting:
+		return "starting"
+	case StateRestarting:
+		return "restarting"
+	case StateFailed:
+		return "failed"
 	default:
 		return "unknown"
 	}
@@ -72,6 +82,10 @@ const (
 	EventStopped                           // stopped, cancelled or cleaned up by the manager
 	EventUnregistered                      // handed back to the caller
 	EventFailed                            // a stop, cancel or cleanup failed; Err says why
+	EventReady                             // a run passed its ready check
+	EventRestarting                        // a restart is scheduled after Delay
+	EventRestarted                         // a new run started (PID)
+	EventGaveUp                            // no more restarts: Err wraps ErrRestartLimit
 )
 
 // String returns the event type's name in lower case.
@@ -87,6 +101,14 @@ func (t EventType) String() string {
 		return "unregistered"
 	case EventFailed:
 		return "failed"
+	case EventReady:
+		return "ready"
+	case EventRestarting:
+		return "restarting"
+	case EventRestarted:
+		return "restarted"
+	case EventGaveUp:
+		return "gave-up"
 	default:
 		return "unknown"
 	}
@@ -99,9 +121,11 @@ type Event struct {
 	Key      string
 	Type     EventType
 	At       time.Time
-	PID      int   // processes: the OS process id
-	ExitCode int   // EventExited of a process: the exit code, -1 if a signal ended it
-	Err      error // EventExited of a task: its result; EventFailed: the failure
+	PID      int           // processes: the OS process id
+	ExitCode int           // EventExited of a process: the exit code, -1 if a signal ended it
+	Err      error         // EventExited of a task: its result; EventFailed, EventGaveUp: the failure
+	Delay    time.Duration // EventRestarting: the wait before the next run
+	Restarts int           // the resource's restart count when the event happened
 }
 
 // CleanupFunc releases a custom resource. ctx carries the grace-period
@@ -121,7 +145,10 @@ type ProcessStatus struct {
 	PID          int
 	State        State
 	RegisteredAt time.Time
-	ExitCode     int // when StateExited: the exit code, -1 if a signal ended it
+	ExitCode     int       // when StateExited (and the last run's while restarting or failed): the exit code, -1 if a signal ended it
+	Restarts     int       // runs started after the first
+	LastExit     time.Time // when the last run ended; zero if none has
+	DependsOn    []Ref
 }
 
 // TaskStatus describes one tracked task.
@@ -129,7 +156,10 @@ type TaskStatus struct {
 	Key          string
 	State        State
 	RegisteredAt time.Time
-	Err          error // fn's result once StateExited
+	Err          error     // fn's result once StateExited (the last run's while restarting or failed)
+	Restarts     int       // runs started after the first
+	LastExit     time.Time // when the last run ended; zero if none has
+	DependsOn    []Ref
 }
 
 // CustomResourceStatus describes one tracked custom resource.
@@ -138,4 +168,5 @@ type CustomResourceStatus struct {
 	Type         string // the resource's Go type as fmt's %T prints it
 	State        State
 	RegisteredAt time.Time
+	DependsOn    []Ref
 }
