@@ -20,6 +20,7 @@ var (
 	ErrTimeout           = messages.ErrTimeout           // a task or cleanup outlived its grace period; a process survived SIGKILL
 	ErrPanicked          = messages.ErrPanicked          // a task or cleanup function panicked
 	ErrClosed            = messages.ErrClosed            // the manager is shut down
+	ErrRestartLimit      = messages.ErrRestartLimit      // a supervised resource gave up restarting (MaxRestarts within Window)
 )
 
 // Kind names the namespace a resource lives in.

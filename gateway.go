@@ -194,7 +194,7 @@ func replied(resp any) (any, error) {
 // before the reply, the registration is undone.
 func undoable(req any) bool {
 	switch req.(type) {
-	case *messages.RegisterProcess, *messages.StartProcess, *messages.RegisterTask, *messages.Go,
+	case *messages.RegisterProcess, *messages.StartProcess, *messages.Supervise, *messages.RegisterTask, *messages.Go,
 		*messages.RegisterCustomResource, *messages.RegisterCloser:
 		return true
 	}

@@ -160,8 +160,9 @@ func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req
 // then on the manager reaps it when it exits; do not call cmd.Wait while it
 // is registered. If cmd.WaitDelay is zero it is set to the default grace
 // period, so that a grandchild holding an output pipe cannot hang the reap.
-func (m *Manager) RegisterProcess(ctx context.Context, key string, cmd *exec.Cmd) error {
-	r, err := call[*messages.RegisterProcessResponse](m, ctx, KindProcess, key, "register", &messages.RegisterProcess{Key: key, Cmd: cmd})
+func (m *Manager) RegisterProcess(ctx context.Context, key string, cmd *exec.Cmd, opts ...ResourceOption) error {
+	r, err := call[*messages.RegisterProcessResponse](m, ctx, KindProcess, key, "register",
+		&messages.RegisterProcess{Key: key, Cmd: cmd, Lifecycle: lifecycleOf(opts)})
 	if err != nil {
 		return err
 	}
@@ -172,8 +173,40 @@ func (m *Manager) RegisterProcess(ctx context.Context, key string, cmd *exec.Cmd
 // atomically: if key is taken, cmd is not started. Unless cmd.SysProcAttr is
 // set, cmd gets its own process group (so a stop reaches its whole tree) and
 // a parent-death SIGKILL.
-func (m *Manager) StartProcess(ctx context.Context, key string, cmd *exec.Cmd) error {
-	r, err := call[*messages.StartProcessResponse](m, ctx, KindProcess, key, "start", &messages.StartProcess{Key: key, Cmd: cmd})
+func (m *Manager) StartProcess(ctx context.Context, key string, cmd *exec.Cmd, opts ...ResourceOption) error {
+	r, err := call[*messages.StartProcessResponse](m, ctx, KindProcess, key, "start",
+		&messages.StartProcess{Key: key, Cmd: cmd, Lifecycle: lifecycleOf(opts)})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// Supervise starts spec's first run (its own process group, a cgroup with
+// WithCgroup, a parent-death signal, stdout and stderr captured) and
+// registers it in the processes namespace, atomically: on a taken key
+// nothing starts. It returns once the run has started and, with WithReady,
+// passed its ready check (if the check fails within its timeout the run is
+// stopped, nothing stays tracked, and the error wraps ErrTimeout). A first
+// start that fails is not retried. WithRestart says which ends of a run are
+// followed by another. Every other process method applies to it; one
+// registration spans all its runs.
+func (m *Manager) Supervise(ctx context.Context, key string, spec ProcessSpec, opts ...ResourceOption) error {
+	r, err := call[*messages.SuperviseResponse](m, ctx, KindProcess, key, "supervise",
+		&messages.Supervise{Key: key, Spec: spec, Lifecycle: lifecycleOf(opts)})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// RestartProcess stops the current run of a supervised process (as
+// StopProcess does, with its grace period and stop signal) and starts a new
+// one at once, resetting its backoff; it does not count toward MaxRestarts,
+// and it revives a process that gave up or exited. ErrInvalid for a process
+// that Supervise did not start.
+func (m *Manager) RestartProcess(ctx context.Context, key string) error {
+	r, err := call[*messages.RestartProcessResponse](m, ctx, KindProcess, key, "restart", &messages.RestartProcess{Key: key})
 	if err != nil {
 		return err
 	}
@@ -221,15 +254,15 @@ func (m *Manager) WaitProcess(ctx context.Context, key string) (*os.ProcessState
 // registers it, runs fn, then stops the process if it is still registered —
 // also when fn panics, and then the panic goes on. It returns fn's error
 // joined with the stop's.
-func (m *Manager) TrackProcess(ctx context.Context, key string, cmd *exec.Cmd, fn func(*exec.Cmd) error) error {
+func (m *Manager) TrackProcess(ctx context.Context, key string, cmd *exec.Cmd, fn func(*exec.Cmd) error, opts ...ResourceOption) error {
 	if fn == nil {
 		return messages.Invalid(KindProcess, key, "track", "nil function")
 	}
 	var err error
 	if cmd != nil && cmd.Process == nil {
-		err = m.StartProcess(ctx, key, cmd)
+		err = m.StartProcess(ctx, key, cmd, opts...)
 	} else {
-		err = m.RegisterProcess(ctx, key, cmd)
+		err = m.RegisterProcess(ctx, key, cmd, opts...)
 	}
 	if err != nil {
 		return err
@@ -258,8 +291,9 @@ func orBackground(ctx context.Context) context.Context {
 }
 
 // RegisterTask tracks a task started with StartTask.
-func (m *Manager) RegisterTask(ctx context.Context, key string, task *Task) error {
-	r, err := call[*messages.RegisterTaskResponse](m, ctx, KindTask, key, "register", &messages.RegisterTask{Key: key, Task: task})
+func (m *Manager) RegisterTask(ctx context.Context, key string, task *Task, opts ...ResourceOption) error {
+	r, err := call[*messages.RegisterTaskResponse](m, ctx, KindTask, key, "register",
+		&messages.RegisterTask{Key: key, Task: task, Lifecycle: lifecycleOf(opts)})
 	if err != nil {
 		return err
 	}
@@ -267,9 +301,13 @@ func (m *Manager) RegisterTask(ctx context.Context, key string, task *Task) erro
 }
 
 // Go is StartTask and RegisterTask, atomically: if key is taken, fn never
-// runs. fn's context keeps ctx's values, not its cancellation.
-func (m *Manager) Go(ctx context.Context, key string, fn func(ctx context.Context) error) (*Task, error) {
-	r, err := call[*messages.GoResponse](m, ctx, KindTask, key, "start", &messages.Go{Key: key, Context: orBackground(ctx), Fn: fn})
+// runs. fn's context keeps ctx's values, not its cancellation. With
+// WithRestart, fn is run again by the policy, and the Task stands for the
+// whole supervision: Done closes when no restart will follow, Err is the
+// last run's result, Cancel ends it (no run starts after a cancel).
+func (m *Manager) Go(ctx context.Context, key string, fn func(ctx context.Context) error, opts ...ResourceOption) (*Task, error) {
+	r, err := call[*messages.GoResponse](m, ctx, KindTask, key, "start",
+		&messages.Go{Key: key, Context: orBackground(ctx), Fn: fn, Lifecycle: lifecycleOf(opts)})
 	if err != nil {
 		return nil, err
 	}
@@ -301,20 +339,20 @@ func (m *Manager) CancelTask(ctx context.Context, key string, opts ...StopOption
 // TrackTask registers task, runs fn, then cancels the task if it is still
 // registered — also when fn panics, and then the panic goes on. It returns
 // fn's error joined with the cancel's.
-func (m *Manager) TrackTask(ctx context.Context, key string, task *Task, fn func(*Task) error) error {
+func (m *Manager) TrackTask(ctx context.Context, key string, task *Task, fn func(*Task) error, opts ...ResourceOption) error {
 	if fn == nil {
 		return messages.Invalid(KindTask, key, "track", "nil function")
 	}
-	if err := m.RegisterTask(ctx, key, task); err != nil {
+	if err := m.RegisterTask(ctx, key, task, opts...); err != nil {
 		return err
 	}
 	return track(func() error { return fn(task) }, func() error { return m.CancelTask(context.WithoutCancel(orBackground(ctx)), key) })
 }
 
 // RegisterCustomResource tracks resource; cleanup releases it.
-func (m *Manager) RegisterCustomResource(ctx context.Context, key string, resource any, cleanup CleanupFunc) error {
+func (m *Manager) RegisterCustomResource(ctx context.Context, key string, resource any, cleanup CleanupFunc, opts ...ResourceOption) error {
 	r, err := call[*messages.RegisterCustomResourceResponse](m, ctx, KindCustomResource, key, "register",
-		&messages.RegisterCustomResource{Key: key, Resource: resource, Cleanup: cleanup})
+		&messages.RegisterCustomResource{Key: key, Resource: resource, Cleanup: cleanup, Lifecycle: lifecycleOf(opts)})
 	if err != nil {
 		return err
 	}
@@ -322,8 +360,9 @@ func (m *Manager) RegisterCustomResource(ctx context.Context, key string, resour
 }
 
 // RegisterCloser tracks c; its cleanup is c.Close().
-func (m *Manager) RegisterCloser(ctx context.Context, key string, c io.Closer) error {
-	r, err := call[*messages.RegisterCloserResponse](m, ctx, KindCustomResource, key, "register", &messages.RegisterCloser{Key: key, Closer: c})
+func (m *Manager) RegisterCloser(ctx context.Context, key string, c io.Closer, opts ...ResourceOption) error {
+	r, err := call[*messages.RegisterCloserResponse](m, ctx, KindCustomResource, key, "register",
+		&messages.RegisterCloser{Key: key, Closer: c, Lifecycle: lifecycleOf(opts)})
 	if err != nil {
 		return err
 	}
@@ -357,11 +396,11 @@ func (m *Manager) CleanupCustomResource(ctx context.Context, key string, opts ..
 // TrackCustomResource registers resource, runs fn, then cleans it up if it
 // is still registered — also when fn panics, and then the panic goes on. It
 // returns fn's error joined with the cleanup's.
-func (m *Manager) TrackCustomResource(ctx context.Context, key string, resource any, cleanup CleanupFunc, fn func(any) error) error {
+func (m *Manager) TrackCustomResource(ctx context.Context, key string, resource any, cleanup CleanupFunc, fn func(any) error, opts ...ResourceOption) error {
 	if fn == nil {
 		return messages.Invalid(KindCustomResource, key, "track", "nil function")
 	}
-	if err := m.RegisterCustomResource(ctx, key, resource, cleanup); err != nil {
+	if err := m.RegisterCustomResource(ctx, key, resource, cleanup, opts...); err != nil {
 		return err
 	}
 	return track(func() error { return fn(resource) },

@@ -23,6 +23,11 @@ const (
 	StateRunning  = messages.StateRunning
 	StateStopping = messages.StateStopping
 	StateExited   = messages.StateExited
+	// Supervision's states: started, its ready check not yet passed; waiting
+	// out a backoff; gave up restarting.
+	StateStarting   = messages.StateStarting
+	StateRestarting = messages.StateRestarting
+	StateFailed     = messages.StateFailed
 )
 
 // Event is one thing that happened to a tracked resource; see WithEventHook
@@ -40,4 +45,12 @@ const (
 	EventStopped      = messages.EventStopped
 	EventUnregistered = messages.EventUnregistered
 	EventFailed       = messages.EventFailed
+	// Supervision's events: a run passed its ready check; a restart is
+	// scheduled (Delay); a new run started (PID); no more restarts (Err
+	// wraps ErrRestartLimit). A restart is never Registered, Stopped or
+	// Unregistered: one registration spans all its runs.
+	EventReady      = messages.EventReady
+	EventRestarting = messages.EventRestarting
+	EventRestarted  = messages.EventRestarted
+	EventGaveUp     = messages.EventGaveUp
 )

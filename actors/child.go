@@ -27,6 +27,12 @@ type resource interface {
 	eager() bool
 }
 
+// receiver is a resource that handles messages of its own (a supervised
+// process: its runs' ends, its timers, Restart).
+type receiver interface {
+	receive(r *Reg, msg any)
+}
+
 // Reg is one registration: what the supervisor and the child that owns
 // its resource share. The supervisor makes it and hands it to a child with
 // Assign; from then on the child owns the resource.
@@ -34,7 +40,8 @@ type Reg struct {
 	H      *Handle // &handle
 	handle Handle
 	res    resource
-	c      *child // the child it was assigned to; set by Assign
+	lc     messages.Lifecycle // set before Assign; read-only after
+	c      *child             // the child it was assigned to; set by Assign
 
 	// claimed is taken by whoever ends the registration first: the child
 	// (End, or its own Stopping) or the supervisor (Release). Only the
@@ -50,6 +57,16 @@ func newReg(kind messages.Kind, key string, res resource) *Reg {
 	r := &Reg{handle: Handle{Kind: kind, Key: key}, res: res}
 	r.H = &r.handle
 	r.done.H = r.H
+	return r
+}
+
+// Lifecycle returns what the registration's options say.
+func (r *Reg) Lifecycle() messages.Lifecycle { return r.lc }
+
+// WithLifecycle sets what the registration's options say; call it before
+// Assign.
+func (r *Reg) WithLifecycle(lc messages.Lifecycle) *Reg {
+	r.lc = lc
 	return r
 }
 
@@ -223,6 +240,7 @@ type child struct {
 	system   *actor.ActorSystem // set in Started
 	parent   *actor.PID         // set in Started
 	self     *actor.PID         // set in Started
+	mailbox  actor.Process      // set in Started: the child's own process, for tell
 	started  bool               // Started ran once (a restart must not start twice)
 	stopping bool
 	slot     atomic.Pointer[Reg] // the registration assigned last
@@ -246,11 +264,18 @@ func (c *child) Receive(ctx actor.Context) {
 		c.system = ctx.ActorSystem()
 		c.parent = ctx.Parent()
 		c.self = ctx.Self()
+		c.mailbox, _ = c.system.ProcessRegistry.Get(c.self)
 	case adopt:
 		c.adopt()
 	case *End:
 		if r := c.adopt(); r != nil && (msg.H == nil || msg.H == r.H) {
 			c.requestEnd(r, msg)
+		}
+	case *Restart, *runEnded, *backoffOver, *readyDone, *halted:
+		if r := c.adopt(); r != nil {
+			if rc, ok := r.res.(receiver); ok {
+				rc.receive(r, msg)
+			}
 		}
 	case *actor.Stopping:
 		// The tree is stopping (or the supervisor is done with us): the
@@ -322,6 +347,13 @@ func (c *child) requestEnd(r *Reg, e *End) {
 		}
 	}()
 	r.res.end(r, e)
+}
+
+// tell sends msg to the child itself, from any goroutine once Started ran.
+// It posts to the child's mailbox directly: once the child has stopped the
+// message is dropped quietly, where a send by PID would be a dead letter.
+func (c *child) tell(msg any) {
+	c.mailbox.SendUserMessage(c.self, msg)
 }
 
 // report sends msg to the supervisor. Safe from any goroutine once Started ran.

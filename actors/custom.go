@@ -30,7 +30,7 @@ func (r *custom) end(g *Reg, e *End) {
 		g.finish(&Ended{Mode: EndRelease, Resource: r.value})
 		return
 	}
-	go r.run(g, g.opts().timeout(e.Timeout)) // owned by the child; ends within the grace period
+	go r.run(g, g.opts().timeout(e.grace(g.lc))) // owned by the child; ends within the grace period
 }
 
 // run calls the cleanup in a goroutine of its own, so that a hung cleanup is

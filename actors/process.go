@@ -43,9 +43,10 @@ type process struct {
 	watch  *proc.ExitWatch
 	cgs    *proc.CgroupRoot
 	guard  *proc.Guard
-	pgid   int          // the group to signal; 0: signal the process alone
-	stamp  proc.Stamp   // the pid counter before it started: makes group checks cheap
-	cg     *proc.Cgroup // its cgroup, if any: a stop signals and kills it whole
+	pgid   int                // the group to signal; 0: signal the process alone
+	stamp  proc.Stamp         // the pid counter before it started: makes group checks cheap
+	cg     *proc.Cgroup       // its cgroup, if any: a stop signals and kills it whole
+	lc     messages.Lifecycle // the registration's stop signal and grace period
 
 	mu     sync.Mutex    // guards owner and cutAt
 	owner  owner         // who ends it; set once
@@ -104,21 +105,35 @@ func (p *process) startCmd() error {
 }
 
 func (p *process) start(r *Reg, closing bool) {
+	if p.launch && closing {
+		// The tree is stopping: start nothing new.
+		r.reportStart(&Started{H: r.H, Err: messages.ErrClosed})
+		r.abandon()
+		return
+	}
+	p.lc = r.lc
+	if err := p.begin(r.H, r.opts(), r.c.report); err != nil {
+		r.reportStart(&Started{H: r.H, Err: err})
+		r.abandon()
+		return
+	}
 	if p.launch {
-		err := messages.ErrClosed // the tree is stopping: start nothing new
-		if !closing {
-			p.stamp = proc.NewStamp()
-			err = p.startCmd()
-		}
-		if err != nil {
-			r.reportStart(&Started{H: r.H, Err: err})
-			r.abandon()
-			return
+		r.reportStart(&Started{H: r.H, PID: p.cmd.Process.Pid})
+	}
+}
+
+// begin starts cmd (when it is to be launched) and watches it: its exit is
+// reported with notify, from the watch goroutine, once it is reaped.
+func (p *process) begin(h *Handle, o *Options, notify func(msg any)) error {
+	if p.launch {
+		p.stamp = proc.NewStamp()
+		if err := p.startCmd(); err != nil {
+			return err
 		}
 	}
 	if p.cmd.WaitDelay == 0 {
 		// A grandchild holding an output pipe must not hang the reap.
-		p.cmd.WaitDelay = r.opts().DefaultTimeout
+		p.cmd.WaitDelay = o.timeout(p.lc.Grace)
 	}
 	pid := p.cmd.Process.Pid
 	if pg, err := proc.Getpgid(pid); err == nil && pg == pid && pg != proc.OwnPgid() {
@@ -137,17 +152,13 @@ func (p *process) start(r *Reg, closing bool) {
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
 			p.removeCgroup()
-			r.reportStart(&Started{H: r.H, Err: err})
-			r.abandon()
-			return
+			return err
 		}
 		p.watch = w
 	}
 	p.guardAdd()
-	p.watch.Start(func() { p.exited(r) })
-	if p.launch {
-		r.reportStart(&Started{H: r.H, PID: pid})
-	}
+	p.watch.Start(func() { p.exited(h, o, notify) })
+	return nil
 }
 
 func (p *process) guardAdd() {
@@ -190,23 +201,23 @@ func (p *process) take(o owner) owner {
 // KillMode=control-group does when a main process exits: it gets SIGTERM,
 // what is left of the grace period, then SIGKILL. Then the leader is reaped:
 // no zombie, and its exit status is reported.
-func (p *process) exited(r *Reg) {
+func (p *process) exited(h *Handle, o *Options, notify func(msg any)) {
 	if p.take(ownerExit) != ownerExit {
 		return
 	}
 	if p.restLeft() {
 		// The exit is news at once (Status, events); the reap waits until
 		// the rest of the group is gone.
-		r.c.report(&Exited{H: r.H, ExitCode: p.watch.ExitCode()})
-		if err := p.clearRest(p.until(time.Now().Add(r.opts().DefaultTimeout))); err != nil {
-			r.opts().Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", r.H.Key, "err", err)
+		notify(&Exited{H: h, ExitCode: p.watch.ExitCode()})
+		if err := p.clearRest(p.until(time.Now().Add(o.timeout(p.lc.Grace)))); err != nil {
+			o.Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", h.Key, "err", err)
 		}
 	}
 	p.guardRemove()
 	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
 	close(p.reaped)
 	state := p.cmd.ProcessState
-	r.c.report(&Exited{H: r.H, State: state, ExitCode: ExitCode(state)})
+	notify(&Exited{H: h, State: state, ExitCode: ExitCode(state)})
 }
 
 // restLeft reports whether anything of the group or cgroup outlives its
@@ -224,13 +235,16 @@ func (p *process) restLeft() bool {
 // clearRest stops the rest of the group or cgroup once the leader has
 // exited (and is not reaped).
 func (p *process) clearRest(until proc.Until) error {
-	switch {
-	case p.cg != nil:
-		p.cg.Signal(syscall.SIGTERM)
-	case p.pgid != 0:
-		_ = proc.SignalGroup(p.pgid, syscall.SIGTERM)
-	}
+	p.signal(stopSignal(p.lc.StopSignal))
 	return p.killRest(until)
+}
+
+// stopSignal is the first signal of a stop: sig, or SIGTERM.
+func stopSignal(sig syscall.Signal) syscall.Signal {
+	if sig == 0 {
+		return syscall.SIGTERM
+	}
+	return sig
 }
 
 // until is the exit path's deadline: its own, or a stop's that came since,
@@ -284,7 +298,7 @@ func (p *process) end(r *Reg, e *End) {
 	case EndRelease:
 		go p.release(r) // owned by the child; ends once the process is handed back
 	default:
-		go p.stop(r, r.opts().timeout(e.Timeout), e.Signal) // owned by the child; ends within grace + KillWait
+		go p.stop(r, r.opts().timeout(e.grace(r.lc)), e.signal(r.lc)) // owned by the child; ends within grace + KillWait
 	}
 }
 
@@ -306,14 +320,21 @@ func (p *process) release(r *Reg) {
 }
 
 func (p *process) stop(r *Reg, grace time.Duration, sig syscall.Signal) {
+	state, err := p.halt(grace, sig)
+	r.finish(&Ended{Mode: EndStop, Err: err, State: state})
+}
+
+// halt stops the process and its group (or cgroup), reaps it and removes
+// its cgroup; it returns the reaped state (nil if the leader survived even
+// SIGKILL: it is then reaped when it goes).
+func (p *process) halt(grace time.Duration, sig syscall.Signal) (*os.ProcessState, error) {
 	if p.take(ownerStop) != ownerStop {
 		// It exited on its own: its group is being cleared up, by this
 		// stop's deadline if that is sooner; wait for that.
 		p.hurry(time.Now().Add(grace))
 		<-p.reaped
 		p.removeCgroup()
-		r.finish(&Ended{Mode: EndStop, State: p.cmd.ProcessState})
-		return
+		return p.cmd.ProcessState, nil
 	}
 	err := p.terminate(grace, sig)
 	if err != nil && !p.watch.HasExited() {
@@ -325,15 +346,14 @@ func (p *process) stop(r *Reg, grace time.Duration, sig syscall.Signal) {
 			_ = p.cmd.Wait()
 			close(p.reaped)
 		}()
-		r.finish(&Ended{Mode: EndStop, Err: err})
-		return
+		return nil, err
 	}
 	p.watch.Close()
 	p.guardRemove()
 	_ = p.cmd.Wait()
 	close(p.reaped)
 	p.removeCgroup()
-	r.finish(&Ended{Mode: EndStop, Err: err, State: p.cmd.ProcessState})
+	return p.cmd.ProcessState, err
 }
 
 func (p *process) removeCgroup() {
@@ -345,9 +365,7 @@ func (p *process) removeCgroup() {
 // terminate signals, waits out the grace period, kills and waits until
 // nothing of the group is left. The leader is not reaped yet.
 func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
-	if sig == 0 {
-		sig = syscall.SIGTERM
-	}
+	sig = stopSignal(sig)
 	deadline := time.Now().Add(grace)
 	p.signal(sig)
 	if sig != syscall.SIGKILL {

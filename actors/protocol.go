@@ -43,6 +43,24 @@ type End struct {
 	Deadline *Deadline
 }
 
+// grace is the end's grace period: the request's, else the registration's
+// own (zero: the manager's default).
+func (e *End) grace(lc messages.Lifecycle) time.Duration {
+	if e.Timeout > 0 {
+		return e.Timeout
+	}
+	return lc.Grace
+}
+
+// signal is the end's first signal: the request's, else the registration's
+// own (zero: SIGTERM).
+func (e *End) signal(lc messages.Lifecycle) syscall.Signal {
+	if e.Signal != 0 {
+		return e.Signal
+	}
+	return lc.StopSignal
+}
+
 // Ended is a registration's final outcome. The child keeps it in the Handle
 // and then sends Done; the supervisor reads it (Handle.Final) on Done, or
 // when the child's Terminated arrives first.
@@ -60,20 +78,60 @@ type Done struct {
 	H *Handle
 }
 
-// Exited reports that a process exited or a task returned on its own.
+// Exited reports that a process exited or a task returned on its own. A
+// process leader whose group outlives it is reported twice: at its exit
+// (State nil), and once it is reaped.
 type Exited struct {
 	H        *Handle          // which registration
-	State    *os.ProcessState // process
+	State    *os.ProcessState // process, once reaped
 	ExitCode int              // process: -1 if a signal ended it
-	Err      error            // task: fn's result
+	Err      error            // task: fn's result; a supervised run that could not start: why
+	More     bool             // supervised: another run follows (a restart, or a give-up report)
+	Restarts int              // supervised: the restart count
 }
 
-// Started reports the outcome of a start (StartProcess, Go).
+// Started reports the outcome of a start (StartProcess, Supervise, Go).
 type Started struct {
-	H    *Handle        // which registration
-	PID  int            // process
-	Task *messages.Task // Go
-	Err  error
+	H     *Handle        // which registration
+	PID   int            // process
+	Task  *messages.Task // Go
+	Ready bool           // its ready check passed
+	Err   error
+}
+
+// Restarting reports that a supervised resource's next run is scheduled.
+type Restarting struct {
+	H        *Handle
+	Delay    time.Duration
+	Restarts int
+}
+
+// Restarted reports that a supervised resource's new run started.
+type Restarted struct {
+	H        *Handle
+	PID      int // process
+	Restarts int
+	Starting bool // its ready check runs
+}
+
+// Ready reports that a restarted run passed its ready check.
+type Ready struct {
+	H *Handle
+}
+
+// GaveUp reports that a supervised resource reached its restart limit: it
+// stays registered, failed.
+type GaveUp struct {
+	H        *Handle
+	State    *os.ProcessState // process: the last run's
+	Restarts int
+	Err      error // wraps ErrRestartLimit
+}
+
+// RestartDone answers a Restart: the new run started (or why not).
+type RestartDone struct {
+	H   *Handle
+	Err error
 }
 
 // Handle is what the supervisor and a child share about one registration.

@@ -38,11 +38,11 @@ func (k *task) end(r *Reg, e *End) {
 	k.t.Cancel()
 	// No goroutine waits: the task's own return finishes, or a timer does
 	// (the sweep's, if it has one).
-	if e.Deadline != nil && e.Deadline.add(r) {
+	if e.Deadline != nil && r.lc.Grace == 0 && e.Deadline.add(r) {
 		k.t.OnDone(func(error) { r.finish(cancelled) })
 		return
 	}
-	grace := r.opts().timeout(e.Timeout)
+	grace := r.opts().timeout(e.grace(r.lc))
 	timer := time.AfterFunc(grace, func() { k.timedOut(r, grace) })
 	k.t.OnDone(func(error) {
 		timer.Stop()

@@ -33,6 +33,15 @@ func reply(ctx actor.Context, build func(*actors.Ended, error) any) func(*actors
 	return func(e *actors.Ended, err error) { send(system, to, build(e, err)) }
 }
 
+// argErr is the argument error of a registration: its own, else its
+// lifecycle's.
+func (s *supervisor) argErr(own string, kind messages.Kind, lc messages.Lifecycle, a allows) string {
+	if own != "" {
+		return own
+	}
+	return s.checkLifecycle(kind, lc, a)
+}
+
 // admit checks what every registration must pass, in the order a caller
 // would fix them: closed, key, then the kind's own arguments.
 func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) error {
@@ -54,7 +63,7 @@ func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) er
 // track adds the entry that req makes and hands its registration to a
 // child. Unless pending, the resource is registered from here on.
 func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bool, init func(*entry)) *entry {
-	e := &entry{h: r.H, reg: r, req: req, registeredAt: time.Now().UnixNano(), pending: pending}
+	e := &entry{h: r.H, reg: r, req: req, registeredAt: time.Now().UnixNano(), pending: pending, op: "start", lc: r.Lifecycle()}
 	if init != nil {
 		init(e)
 	}
@@ -69,7 +78,7 @@ func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bo
 
 func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterProcess) {
 	const op = "register"
-	if err := s.admit(messages.KindProcess, msg.Key, op, nilCmd(msg.Cmd)); err != nil {
+	if err := s.admit(messages.KindProcess, msg.Key, op, s.argErr(nilCmd(msg.Cmd), messages.KindProcess, msg.Lifecycle, allowRegisterProcess)); err != nil {
 		respond(ctx, &messages.RegisterProcessResponse{Err: err})
 		return
 	}
@@ -78,7 +87,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		respond(ctx, &messages.RegisterProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, op, err)})
 		return
 	}
-	s.track(ctx, msg, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}), false,
+	s.track(ctx, msg, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}).WithLifecycle(msg.Lifecycle), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
 }
@@ -89,13 +98,14 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 	if argErr == "" && msg.Cmd.Process != nil {
 		argErr = "cmd already started"
 	}
-	if err := s.admit(messages.KindProcess, msg.Key, op, argErr); err != nil {
+	if err := s.admit(messages.KindProcess, msg.Key, op, s.argErr(argErr, messages.KindProcess, msg.Lifecycle, allowStartProcess)); err != nil {
 		respond(ctx, &messages.StartProcessResponse{Err: err})
 		return
 	}
-	isolate(msg.Cmd)
+	actors.Isolate(msg.Cmd)
 	to := ctx.Sender()
-	s.track(ctx, msg, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard}), true, func(e *entry) {
+	reg := actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard})
+	s.track(ctx, msg, reg.WithLifecycle(msg.Lifecycle), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
 	})
 }
@@ -112,17 +122,17 @@ func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask)
 	if msg.Task == nil {
 		argErr = "nil task"
 	}
-	if err := s.admit(messages.KindTask, msg.Key, "register", argErr); err != nil {
+	if err := s.admit(messages.KindTask, msg.Key, "register", s.argErr(argErr, messages.KindTask, msg.Lifecycle, allowRegisterTask)); err != nil {
 		respond(ctx, &messages.RegisterTaskResponse{Err: err})
 		return
 	}
-	s.trackTask(ctx, msg, msg.Key, msg.Task)
+	s.trackTask(ctx, msg, msg.Key, msg.Task, msg.Lifecycle)
 	respond(ctx, &messages.RegisterTaskResponse{})
 }
 
 // trackTask registers t; a return of fn on its own comes back as Exited.
-func (s *supervisor) trackTask(ctx actor.Context, req any, key string, t *messages.Task) {
-	s.track(ctx, req, actors.TaskReg(key, t, s.toSelf), false, nil)
+func (s *supervisor) trackTask(ctx actor.Context, req any, key string, t *messages.Task, lc messages.Lifecycle) {
+	s.track(ctx, req, actors.TaskReg(key, t, s.toSelf).WithLifecycle(lc), false, nil)
 }
 
 func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
@@ -130,26 +140,26 @@ func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
 	if msg.Fn == nil {
 		argErr = "nil function"
 	}
-	if err := s.admit(messages.KindTask, msg.Key, "start", argErr); err != nil {
+	if err := s.admit(messages.KindTask, msg.Key, "start", s.argErr(argErr, messages.KindTask, msg.Lifecycle, allowGo)); err != nil {
 		respond(ctx, &messages.GoResponse{Err: err})
 		return
 	}
 	// Starting a goroutine does not block: the task starts here, and is
 	// registered before anybody else can take the key.
 	t := messages.StartTask(msg.Context, msg.Fn)
-	s.trackTask(ctx, msg, msg.Key, t)
+	s.trackTask(ctx, msg, msg.Key, t, msg.Lifecycle)
 	respond(ctx, &messages.GoResponse{Task: t})
 }
 
-func (s *supervisor) registerCustom(ctx actor.Context, req any, key string, value any, cleanup messages.CleanupFunc, nilMsg string) error {
+func (s *supervisor) registerCustom(ctx actor.Context, req any, key string, value any, cleanup messages.CleanupFunc, lc messages.Lifecycle, nilMsg string) error {
 	argErr := ""
 	if cleanup == nil {
 		argErr = nilMsg
 	}
-	if err := s.admit(messages.KindCustomResource, key, "register", argErr); err != nil {
+	if err := s.admit(messages.KindCustomResource, key, "register", s.argErr(argErr, messages.KindCustomResource, lc, allowCustom)); err != nil {
 		return err
 	}
-	s.track(ctx, req, actors.CustomReg(key, value, cleanup), false,
+	s.track(ctx, req, actors.CustomReg(key, value, cleanup).WithLifecycle(lc), false,
 		func(e *entry) { e.typeName = typeName(value) })
 	return nil
 }
@@ -172,6 +182,8 @@ func (s *supervisor) undo(ctx actor.Context, req any) {
 	case *messages.RegisterProcess:
 		kind, key = messages.KindProcess, r.Key
 	case *messages.StartProcess:
+		kind, key = messages.KindProcess, r.Key
+	case *messages.Supervise:
 		kind, key = messages.KindProcess, r.Key
 	case *messages.RegisterTask:
 		kind, key = messages.KindTask, r.Key
@@ -209,7 +221,7 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 		// child is free again.
 		s.reg.remove(e)
 		s.recycle(e.child)
-		started(msg, messages.NewError(e.h.Kind, e.h.Key, "start", msg.Err))
+		started(msg, messages.NewError(e.h.Kind, e.h.Key, e.op, msg.Err))
 		for _, w := range e.waiters {
 			w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
 		}
@@ -218,16 +230,23 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 	e.pending = false
 	e.pid = msg.PID
 	s.publish(e, messages.EventRegistered, nil)
+	if msg.Ready {
+		s.publishWith(e, messages.Event{Type: messages.EventReady})
+	}
 	started(msg, nil)
 }
 
-// onExited records a process exit or a task return.
+// onExited records a process exit or a task return: a supervised
+// resource's run, if another follows (More).
 func (s *supervisor) onExited(msg *actors.Exited) {
 	e := s.reg.of(msg.H)
 	if e == nil {
 		return
 	}
-	if !e.ending {
+	if msg.More || msg.State != nil && e.supervised {
+		e.lastExit, e.restarts = time.Now().UnixNano(), msg.Restarts
+	}
+	if !e.ending && !msg.More {
 		e.state = messages.StateExited
 	}
 	first := !e.exited
@@ -238,10 +257,12 @@ func (s *supervisor) onExited(msg *actors.Exited) {
 		e.exitCode = msg.ExitCode
 		if msg.State != nil {
 			e.exit = msg.State
-			for _, to := range e.exitWait {
-				send(s.system, to, &messages.WaitProcessResponse{State: msg.State})
+			if !msg.More {
+				for _, to := range e.exitWait {
+					send(s.system, to, &messages.WaitProcessResponse{State: msg.State})
+				}
+				e.exitWait = nil
 			}
-			e.exitWait = nil
 		}
 	} else {
 		e.taskErr = msg.Err
@@ -261,7 +282,9 @@ func (s *supervisor) waitProcess(ctx actor.Context, msg *messages.WaitProcess) {
 		respond(ctx, &messages.WaitProcessResponse{Err: messages.Invalid(messages.KindProcess, msg.Key, "wait", "empty key")})
 	case e == nil || e.pending:
 		respond(ctx, &messages.WaitProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, "wait", messages.ErrNotRegistered)})
-	case e.exit != nil:
+	case e.gaveUp != nil:
+		respond(ctx, &messages.WaitProcessResponse{State: e.exit, Err: messages.NewError(messages.KindProcess, msg.Key, "wait", e.gaveUp)})
+	case e.exit != nil && e.state == messages.StateExited:
 		respond(ctx, &messages.WaitProcessResponse{State: e.exit})
 	case ctx.Sender() != nil:
 		e.exitWait = append(e.exitWait, ctx.Sender())
@@ -388,6 +411,9 @@ func (s *supervisor) finalize(e *entry, out *actors.Ended) {
 	}
 	for _, w := range e.waiters {
 		w(out, err)
+	}
+	for _, w := range e.restartWait {
+		w(messages.NewError(e.h.Kind, e.h.Key, "restart", fmt.Errorf("%w: it was stopped", messages.ErrNotRegistered)))
 	}
 	if e.sweep != nil {
 		e.sweep.settle(err)

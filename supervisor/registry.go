@@ -31,6 +31,14 @@ type entry struct {
 	taskErr  error            // task, once returned
 	typeName string           // custom resource
 
+	op          string             // the registration's op: "start" or "supervise" for a pending start
+	lc          messages.Lifecycle // what its options said
+	supervised  bool               // made by Supervise: RestartProcess applies
+	restarts    int                // runs started after the first
+	lastExit    int64              // Unix nanoseconds of the last run's end; 0: none
+	gaveUp      error              // it reached its restart limit (wraps ErrRestartLimit)
+	restartWait []func(error)      // RestartProcess callers
+
 	gone     bool           // removed from the registry
 	sweep    *cleanup       // the first CleanupAll or Shutdown that waits for it, if any
 	ending   bool           // an End went to the child
@@ -90,8 +98,9 @@ func (r *registry) status() messages.Status {
 		if e.pending {
 			continue
 		}
-		ps := messages.ProcessStatus{Key: e.h.Key, PID: e.pid, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt)}
-		if e.exited {
+		ps := messages.ProcessStatus{Key: e.h.Key, PID: e.pid, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt),
+			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn}
+		if e.exited || e.lastExit != 0 {
 			ps.ExitCode = e.exitCode
 		}
 		st.Processes = append(st.Processes, ps)
@@ -100,11 +109,12 @@ func (r *registry) status() messages.Status {
 		if e.pending {
 			continue
 		}
-		st.Tasks = append(st.Tasks, messages.TaskStatus{Key: e.h.Key, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), Err: e.taskErr})
+		st.Tasks = append(st.Tasks, messages.TaskStatus{Key: e.h.Key, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), Err: e.taskErr,
+			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn})
 	}
 	for _, e := range r.keys[messages.KindCustomResource] {
 		st.CustomResources = append(st.CustomResources, messages.CustomResourceStatus{
-			Key: e.h.Key, Type: e.typeName, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt)})
+			Key: e.h.Key, Type: e.typeName, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), DependsOn: e.lc.DependsOn})
 	}
 	slices.SortFunc(st.Processes, func(a, b messages.ProcessStatus) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(st.Tasks, func(a, b messages.TaskStatus) int { return strings.Compare(a.Key, b.Key) })
@@ -113,3 +123,10 @@ func (r *registry) status() messages.Status {
 }
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+func (e *entry) lastExitTime() time.Time {
+	if e.lastExit == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.lastExit)
+}

@@ -142,6 +142,16 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.onExited(msg)
 	case *actors.Done:
 		s.done(msg)
+	case *actors.Restarting:
+		s.onRestarting(msg)
+	case *actors.Restarted:
+		s.onRestarted(msg)
+	case *actors.Ready:
+		s.onReady(msg)
+	case *actors.GaveUp:
+		s.onGaveUp(msg)
+	case *actors.RestartDone:
+		s.onRestartDone(msg)
 	case *trimFree:
 		s.trimFree()
 
@@ -162,6 +172,10 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	case *messages.StopProcess:
 		s.end(ctx, messages.KindProcess, msg.Key, "stop", &actors.End{Timeout: msg.Timeout, Signal: msg.Signal},
 			reply(ctx, func(_ *actors.Ended, err error) any { return &messages.StopProcessResponse{Err: err} }))
+	case *messages.Supervise:
+		s.supervise(ctx, msg)
+	case *messages.RestartProcess:
+		s.restartProcess(ctx, msg)
 	case *messages.WaitProcess:
 		s.waitProcess(ctx, msg)
 	case *messages.RegisterTask:
@@ -181,14 +195,14 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.end(ctx, messages.KindTask, msg.Key, "cancel", &actors.End{Timeout: msg.Timeout},
 			reply(ctx, func(_ *actors.Ended, err error) any { return &messages.CancelTaskResponse{Err: err} }))
 	case *messages.RegisterCustomResource:
-		err := s.registerCustom(ctx, msg, msg.Key, msg.Resource, msg.Cleanup, "nil cleanup")
+		err := s.registerCustom(ctx, msg, msg.Key, msg.Resource, msg.Cleanup, msg.Lifecycle, "nil cleanup")
 		respond(ctx, &messages.RegisterCustomResourceResponse{Err: err})
 	case *messages.RegisterCloser:
 		var cleanup messages.CleanupFunc
 		if msg.Closer != nil {
 			cleanup = func(_ context.Context, r any) error { return r.(io.Closer).Close() }
 		}
-		err := s.registerCustom(ctx, msg, msg.Key, msg.Closer, cleanup, "nil closer")
+		err := s.registerCustom(ctx, msg, msg.Key, msg.Closer, cleanup, msg.Lifecycle, "nil closer")
 		respond(ctx, &messages.RegisterCloserResponse{Err: err})
 	case *messages.UnregisterCustomResource:
 		s.end(ctx, messages.KindCustomResource, msg.Key, "unregister", &actors.End{Mode: actors.EndRelease},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,12 +67,25 @@ type Cgroup struct {
 	fd  int // an O_PATH|O_DIRECTORY descriptor, for SysProcAttr.CgroupFD; -1 once closed
 }
 
-// New creates a fresh cgroup below the root.
+// New creates a fresh cgroup below the root. Names come from the host's
+// pid and a counter, so a host that died by SIGKILL (whose empty cgroups the
+// host-death watcher leaves behind) and a later host with the same pid (a
+// container's PID 1, restarted) could meet: an empty leftover is removed
+// and its name reused, a populated one skipped.
 func (r *CgroupRoot) New() (*Cgroup, error) {
-	name := fmt.Sprintf("p%d-%d", os.Getpid(), r.next.Add(1))
-	dir := filepath.Join(r.dir, name)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cgroup %q: %w", dir, err)
+	var dir string
+	for tries := 0; ; tries++ {
+		dir = filepath.Join(r.dir, fmt.Sprintf("p%d-%d", os.Getpid(), r.next.Add(1)))
+		err := os.Mkdir(dir, 0o755)
+		if err != nil && errors.Is(err, fs.ErrExist) && os.Remove(dir) == nil {
+			err = os.Mkdir(dir, 0o755)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || tries == 1000 {
+			return nil, fmt.Errorf("cgroup %q: %w", dir, err)
+		}
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -212,14 +213,21 @@ func TestGuardAddRemoveClose(t *testing.T) {
 	}
 }
 
-func TestGuardScriptKillsCgroupOnEOF(t *testing.T) {
+// testCgroupRoot opens a cgroup root for the test, removed at its end.
+func testCgroupRoot(t *testing.T) *CgroupRoot {
+	t.Helper()
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs("/sys/fs/cgroup/unified", &fs); err != nil || fs.Type != 0x63677270 {
 		t.Skip("no cgroup v2 hierarchy at /sys/fs/cgroup/unified on this machine")
 	}
 	root, err := OpenCgroupRoot(fmt.Sprintf("/sys/fs/cgroup/unified/resman-proc-test-%d", os.Getpid()))
 	require.NoError(t, err)
-	defer func() { _ = os.Remove(root.Dir()) }()
+	t.Cleanup(func() { _ = os.Remove(root.Dir()) })
+	return root
+}
+
+func TestGuardScriptKillsCgroupOnEOF(t *testing.T) {
+	root := testCgroupRoot(t)
 	cg, err := root.New()
 	require.NoError(t, err)
 	cmd := exec.Command("/bin/sh", "-c", "setsid sleep 300 & wait")
@@ -240,4 +248,24 @@ func TestGuardScriptKillsCgroupOnEOF(t *testing.T) {
 	require.NoError(t, w.Close())
 	require.NoError(t, watcher.Wait())
 	require.True(t, cg.WaitEmpty(At(time.Now().Add(5*time.Second))), "cgroup.kill was written")
+}
+
+// TestCgroupNamesSurviveALeftover: an empty cgroup left by a host that died
+// (same pid, as a restarted container's PID 1 has) is removed and its name
+// reused; a populated one is skipped.
+func TestCgroupNamesSurviveALeftover(t *testing.T) {
+	root := testCgroupRoot(t)
+	first, err := root.New()
+	require.NoError(t, err)
+	first.Close()
+	// The next names this host will try, made beforehand as a dead host would have.
+	next := root.next.Load()
+	stale := filepath.Join(root.Dir(), fmt.Sprintf("p%d-%d", os.Getpid(), next+1))
+	require.NoError(t, os.Mkdir(stale, 0o755))
+	cg, err := root.New()
+	require.NoError(t, err, "the empty leftover is no obstacle")
+	require.Equal(t, stale, cg.Dir())
+	cg.Close()
+	require.NoError(t, cg.Remove())
+	require.NoError(t, first.Remove())
 }

@@ -1,0 +1,355 @@
+package resman_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resman-dev/resman"
+)
+
+// events collects a manager's events for one key, for assertions on the
+// test goroutine.
+type events struct {
+	mu  sync.Mutex
+	all []resman.Event
+	ch  chan resman.Event
+}
+
+func newEvents() *events { return &events{ch: make(chan resman.Event, 1024)} }
+
+func (ev *events) hook(e resman.Event) {
+	ev.mu.Lock()
+	ev.all = append(ev.all, e)
+	ev.mu.Unlock()
+	ev.ch <- e
+}
+
+// next waits for the next event of key of type typ, skipping others.
+func (ev *events) next(t *testing.T, key string, typ resman.EventType) resman.Event {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-ev.ch:
+			if e.Key == key && e.Type == typ {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %v event for %q", typ, key)
+		}
+	}
+}
+
+func (ev *events) count(key string, typ resman.EventType) int {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	n := 0
+	for _, e := range ev.all {
+		if e.Key == key && e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func processStatus(t *testing.T, m *resman.Manager, key string) (resman.ProcessStatus, bool) {
+	t.Helper()
+	st, err := m.Status(context.Background())
+	require.NoError(t, err)
+	for _, p := range st.Processes {
+		if p.Key == key {
+			return p, true
+		}
+	}
+	return resman.ProcessStatus{}, false
+}
+
+func spec(script string) resman.ProcessSpec {
+	return resman.ProcessSpec{Command: []string{"/bin/sh", "-c", script}}
+}
+
+func TestSuperviseStartsAndStops(t *testing.T) {
+	m := newManager(t)
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	require.NoError(t, m.Supervise(ctx, "p", resman.ProcessSpec{
+		Command: []string{"sh", "-c", `echo "$GREETING $(pwd)" > out; exec sleep 300`},
+		Env:     []string{"GREETING=hello"},
+		Dir:     dir,
+	}))
+	ps, ok := processStatus(t, m, "p")
+	require.True(t, ok)
+	require.Equal(t, resman.StateRunning, ps.State)
+	require.NotZero(t, ps.PID)
+	require.Zero(t, ps.Restarts)
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "out"))
+		return string(b) == "hello "+dir+"\n"
+	}, 10*time.Second, time.Millisecond, "env and dir reach the process")
+	require.ErrorIs(t, m.Supervise(ctx, "p", spec("exit 0")), resman.ErrAlreadyRegistered)
+	require.NoError(t, m.StopProcess(ctx, "p"))
+	require.False(t, exists(ps.PID))
+	_, ok = processStatus(t, m, "p")
+	require.False(t, ok)
+}
+
+func TestSuperviseRestartsAfterExternalSIGKILL(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	require.NoError(t, m.Supervise(ctx, "p", spec("exec sleep 300"),
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure, Backoff: 10 * time.Millisecond})))
+	first := ev.next(t, "p", resman.EventRegistered).PID
+	require.NoError(t, syscall.Kill(first, syscall.SIGKILL)) // not resman's doing: a failure
+	exited := ev.next(t, "p", resman.EventExited)
+	require.Equal(t, -1, exited.ExitCode)
+	restarting := ev.next(t, "p", resman.EventRestarting)
+	require.GreaterOrEqual(t, restarting.Delay, 10*time.Millisecond)
+	restarted := ev.next(t, "p", resman.EventRestarted)
+	require.NotEqual(t, first, restarted.PID)
+	require.Equal(t, 1, restarted.Restarts)
+	require.False(t, exists(first), "the old run is reaped")
+	ps, _ := processStatus(t, m, "p")
+	require.Equal(t, resman.StateRunning, ps.State)
+	require.Equal(t, restarted.PID, ps.PID)
+	require.Equal(t, 1, ps.Restarts)
+	require.Equal(t, -1, ps.ExitCode, "the last run's")
+	require.False(t, ps.LastExit.IsZero())
+	require.NoError(t, m.StopProcess(ctx, "p"))
+	require.False(t, exists(restarted.PID))
+	require.Zero(t, ev.count("p", resman.EventUnregistered))
+	require.Equal(t, 1, ev.count("p", resman.EventRegistered), "one registration spans all runs")
+}
+
+func TestSuperviseBackoffDoublesWithinBounds(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	const backoff = 40 * time.Millisecond
+	require.NoError(t, m.Supervise(ctx, "p", spec("exit 3"),
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure, Backoff: backoff, MaxBackoff: 200 * time.Millisecond})))
+	for n := 1; n <= 5; n++ {
+		exited := ev.next(t, "p", resman.EventExited)
+		require.Equal(t, 3, exited.ExitCode)
+		r := ev.next(t, "p", resman.EventRestarting)
+		want := min(backoff<<(n-1), 200*time.Millisecond)
+		require.GreaterOrEqual(t, r.Delay, want, "restart %d", n)
+		require.Less(t, r.Delay, want*12/10, "restart %d: jitter below 1.2", n)
+		restarted := ev.next(t, "p", resman.EventRestarted)
+		require.GreaterOrEqual(t, restarted.At.Sub(r.At), r.Delay, "restart %d waited its delay", n)
+	}
+	require.NoError(t, m.StopProcess(ctx, "p"))
+}
+
+func TestSuperviseGivesUpAtTheLimit(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	require.NoError(t, m.Supervise(ctx, "p", spec("exit 4"),
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure, Backoff: time.Millisecond, MaxRestarts: 3, Window: time.Minute})))
+	gave := ev.next(t, "p", resman.EventGaveUp)
+	require.ErrorIs(t, gave.Err, resman.ErrRestartLimit)
+	require.Equal(t, 3, ev.count("p", resman.EventRestarted), "exactly MaxRestarts restarts; the next one is not made")
+	require.Equal(t, 4, ev.count("p", resman.EventExited))
+	ps, ok := processStatus(t, m, "p")
+	require.True(t, ok, "it stays registered")
+	require.Equal(t, resman.StateFailed, ps.State)
+	require.Equal(t, 4, ps.ExitCode)
+	require.Equal(t, 3, ps.Restarts)
+	require.Zero(t, ps.PID)
+	state, err := m.WaitProcess(ctx, "p")
+	require.ErrorIs(t, err, resman.ErrRestartLimit)
+	require.NotNil(t, state)
+	require.Equal(t, 4, state.ExitCode())
+
+	// A manual restart revives it.
+	require.NoError(t, m.RestartProcess(ctx, "p"))
+	require.Equal(t, 4, ev.count("p", resman.EventRestarted))
+	require.NoError(t, m.StopProcess(ctx, "p"), "a stop just removes it")
+	_, ok = processStatus(t, m, "p")
+	require.False(t, ok)
+}
+
+func TestStopDuringBackoffCancelsTheRestart(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	require.NoError(t, m.Supervise(ctx, "p", spec("exit 1"),
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure, Backoff: time.Minute})))
+	ev.next(t, "p", resman.EventRestarting)
+	ps, _ := processStatus(t, m, "p")
+	require.Equal(t, resman.StateRestarting, ps.State)
+	require.Zero(t, ps.PID)
+	start := time.Now()
+	require.NoError(t, m.StopProcess(ctx, "p"))
+	require.Less(t, time.Since(start), time.Second)
+	ev.next(t, "p", resman.EventStopped)
+	require.Zero(t, ev.count("p", resman.EventRestarted), "no run after the stop began")
+}
+
+func TestSuperviseNeverAndAlways(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+
+	require.NoError(t, m.Supervise(ctx, "never", spec("exit 2")))
+	state, err := m.WaitProcess(ctx, "never")
+	require.NoError(t, err)
+	require.Equal(t, 2, state.ExitCode())
+	ps, _ := processStatus(t, m, "never")
+	require.Equal(t, resman.StateExited, ps.State)
+	require.Zero(t, ev.count("never", resman.EventRestarting))
+
+	require.NoError(t, m.Supervise(ctx, "ok", spec("exit 0"),
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure})))
+	state, err = m.WaitProcess(ctx, "ok")
+	require.NoError(t, err, "a success is not restarted on failure only")
+	require.Equal(t, 0, state.ExitCode())
+
+	require.NoError(t, m.Supervise(ctx, "always", spec("exit 0"),
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartAlways, Backoff: 5 * time.Millisecond})))
+	for range 3 {
+		r := ev.next(t, "always", resman.EventRestarting)
+		require.Less(t, r.Delay, 6*time.Millisecond, "a success restarts after Backoff, not doubled")
+	}
+	require.NoError(t, m.CleanupAll(ctx))
+}
+
+func TestRestartProcess(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	require.NoError(t, m.Supervise(ctx, "p", spec("exec sleep 300")))
+	first := ev.next(t, "p", resman.EventRegistered).PID
+	require.NoError(t, m.RestartProcess(ctx, "p"))
+	require.False(t, exists(first), "the old run is stopped and reaped")
+	ps, _ := processStatus(t, m, "p")
+	require.Equal(t, resman.StateRunning, ps.State)
+	require.NotEqual(t, first, ps.PID)
+	require.Equal(t, 1, ps.Restarts)
+
+	require.NoError(t, m.StartProcess(ctx, "plain", sh("exec sleep 300")))
+	require.ErrorIs(t, m.RestartProcess(ctx, "plain"), resman.ErrInvalid)
+	require.ErrorIs(t, m.RestartProcess(ctx, "nobody"), resman.ErrNotRegistered)
+	require.NoError(t, m.CleanupAll(ctx))
+	require.False(t, exists(ps.PID))
+}
+
+// TestStopSignalAndGracePeriodApplyToEveryStop: postgres wants SIGINT.
+// CleanupAll uses each resource's own stop signal and grace period.
+func TestStopSignalAndGracePeriodApplyToEveryStop(t *testing.T) {
+	m := newManager(t, resman.WithDefaultTimeout(10*time.Second))
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "sig")
+	ready := filepath.Join(dir, "ready")
+	require.NoError(t, m.Supervise(ctx, "int", spec(`trap 'echo int > `+f+`; exit 0' INT; trap '' TERM; touch `+ready+`; while :; do sleep 0.05; done`),
+		resman.WithStopSignal(syscall.SIGINT)))
+	require.NoError(t, m.StartProcess(ctx, "deaf", sh(`trap '' TERM; exec sleep 300`), resman.WithGracePeriod(200*time.Millisecond)))
+	require.Eventually(t, func() bool { _, err := os.Stat(ready); return err == nil }, 10*time.Second, time.Millisecond)
+	start := time.Now()
+	require.NoError(t, m.CleanupAll(ctx))
+	require.Less(t, time.Since(start), 3*time.Second, "200ms for the deaf one, SIGINT for the other: not 10s")
+	b, err := os.ReadFile(f)
+	require.NoError(t, err)
+	require.Equal(t, "int\n", string(b))
+}
+
+func TestSuperviseReadyCheck(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+
+	// Never ready: stopped, nothing tracked, ErrTimeout.
+	f := filepath.Join(t.TempDir(), "pid")
+	err = m.Supervise(ctx, "deaf", spec("echo $$ > "+f+"; exec sleep 300"),
+		resman.WithReady(resman.ReadyCheck{TCP: addr, Timeout: 300 * time.Millisecond, Interval: 20 * time.Millisecond}))
+	require.ErrorIs(t, err, resman.ErrTimeout)
+	require.False(t, exists(readPIDs(t, f, 1)[0]))
+	_, ok := processStatus(t, m, "deaf")
+	require.False(t, ok)
+
+	// Ready once it listens: Supervise returns after that.
+	script := fmt.Sprintf(`exec python3 -c 'import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+time.sleep(0.2); s.bind(("127.0.0.1", %s)); s.listen(); time.sleep(300)'`, port)
+	start := time.Now()
+	require.NoError(t, m.Supervise(ctx, "server", spec(script),
+		resman.WithReady(resman.ReadyCheck{TCP: addr, Interval: 20 * time.Millisecond})))
+	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err, "listening when Supervise returned")
+	require.NoError(t, conn.Close())
+	ev.next(t, "server", resman.EventReady)
+	require.NoError(t, m.StopProcess(ctx, "server"))
+}
+
+func TestSupervisionBadInput(t *testing.T) {
+	m := newManager(t)
+	ctx := ctxT(t)
+	restart := resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure})
+	cases := []struct {
+		name string
+		call func() error
+	}{
+		{"empty command", func() error { return m.Supervise(ctx, "a", resman.ProcessSpec{}) }},
+		{"restart on StartProcess", func() error { return m.StartProcess(ctx, "a", sh("exec sleep 300"), restart) }},
+		{"restart on RegisterTask", func() error {
+			task := resman.StartTask(ctx, func(context.Context) error { return nil })
+			return m.RegisterTask(ctx, "a", task, restart)
+		}},
+		{"restart on a custom resource", func() error { return m.RegisterCustomResource(ctx, "a", 1, noop, restart) }},
+		{"negative backoff", func() error {
+			return m.Supervise(ctx, "a", spec("exit 0"), resman.WithRestart(resman.RestartPolicy{Backoff: -1}))
+		}},
+		{"negative window", func() error {
+			return m.Supervise(ctx, "a", spec("exit 0"), resman.WithRestart(resman.RestartPolicy{Window: -1}))
+		}},
+		{"negative max restarts", func() error {
+			return m.Supervise(ctx, "a", spec("exit 0"), resman.WithRestart(resman.RestartPolicy{MaxRestarts: -1}))
+		}},
+		{"unknown dependency", func() error { return m.Supervise(ctx, "a", spec("exit 0"), resman.DependsOn(resman.KindProcess, "nobody")) }},
+		{"ready check with no target", func() error { return m.Supervise(ctx, "a", spec("exit 0"), resman.WithReady(resman.ReadyCheck{})) }},
+		{"negative ready timeout", func() error {
+			return m.Supervise(ctx, "a", spec("exit 0"), resman.WithReady(resman.ReadyCheck{TCP: "127.0.0.1:1", Timeout: -1}))
+		}},
+		{"ready check on RegisterProcess", func() error {
+			return m.RegisterProcess(ctx, "a", started(t, sh("exit 0")), resman.WithReady(resman.ReadyCheck{TCP: "127.0.0.1:1"}))
+		}},
+		{"output check on StartProcess", func() error {
+			return m.StartProcess(ctx, "a", sh("exit 0"), resman.WithReady(resman.ReadyCheck{Output: "x"}))
+		}},
+		{"stop signal on a task", func() error {
+			_, err := m.Go(ctx, "a", func(context.Context) error { return nil }, resman.WithStopSignal(syscall.SIGINT))
+			return err
+		}},
+		{"negative grace period", func() error { return m.RegisterCloser(ctx, "a", &closer{}, resman.WithGracePeriod(-1)) }},
+	}
+	for _, c := range cases {
+		err := c.call()
+		require.ErrorIs(t, err, resman.ErrInvalid, c.name)
+		var re *resman.ResourceError
+		require.True(t, errors.As(err, &re), c.name)
+	}
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Empty(t, st.Processes, "nothing tracked")
+	require.Empty(t, st.Tasks)
+	require.Empty(t, st.CustomResources)
+}
