@@ -324,7 +324,9 @@ func TestSupervisionBadInput(t *testing.T) {
 		{"negative max restarts", func() error {
 			return m.Supervise(ctx, "a", spec("exit 0"), resman.WithRestart(resman.RestartPolicy{MaxRestarts: -1}))
 		}},
-		{"unknown dependency", func() error { return m.Supervise(ctx, "a", spec("exit 0"), resman.DependsOn(resman.KindProcess, "nobody")) }},
+		{"unknown dependency", func() error {
+			return m.Supervise(ctx, "a", spec("exit 0"), resman.DependsOn(resman.KindProcess, "nobody"))
+		}},
 		{"ready check with no target", func() error { return m.Supervise(ctx, "a", spec("exit 0"), resman.WithReady(resman.ReadyCheck{})) }},
 		{"negative ready timeout", func() error {
 			return m.Supervise(ctx, "a", spec("exit 0"), resman.WithReady(resman.ReadyCheck{TCP: "127.0.0.1:1", Timeout: -1}))
