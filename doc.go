@@ -28,13 +28,17 @@
 // with setsid or setpgid (a daemonizing double fork does). [WithCgroup]
 // closes that gap where a writable cgroup v2 hierarchy exists: each process
 // started through StartProcess gets a cgroup of its own at clone time, and a
-// stop signals every member and then writes cgroup.kill.
+// stop signals every member and then writes cgroup.kill. A descendant can
+// still leave by writing its PID to another cgroup's cgroup.procs, which
+// only root, or the user the cgroup subtree is delegated to, may do.
 //
 // If the program itself dies, even by SIGKILL, a small watcher process (sh
 // and awk, in a process group of its own) that holds a pipe from the program
-// kills every tracked group and cgroup when the pipe closes. A parent-death
-// signal alone would not do: it reaches only direct children, and fires when
-// the forking OS thread exits rather than the process (golang/go#27505).
+// kills every tracked group and cgroup when the pipe closes. It removes no
+// cgroup: the emptied ones stay for whoever owns the WithCgroup directory to
+// remove. A parent-death signal alone would not do: it reaches only direct
+// children, and fires when the forking OS thread exits rather than the
+// process (golang/go#27505).
 //
 // Exits are watched through pidfds in Go's netpoller: a thousand idle
 // processes cost a thousand parked goroutines, not a thousand OS threads.

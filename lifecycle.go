@@ -7,10 +7,12 @@ import (
 	"github.com/resman-dev/resman/messages"
 )
 
-// ProcessSpec is how to make each run of a supervised process: its argv
-// (Command[0] looked up in PATH at each start, as exec.Command does), the
-// KEY=VALUE pairs added to the host's environment (later entries win), and
-// the working directory ("" is the host's). See [messages.ProcessSpec].
+// ProcessSpec is how to make each run of a supervised process. It is
+// [messages.ProcessSpec] (an alias), with the fields
+//
+//	Command []string // argv; Command[0] is looked up in PATH at each start, as exec.Command does
+//	Env     []string // KEY=VALUE added to the host's environment (later entries win)
+//	Dir     string   // working directory; "" is the host's
 type ProcessSpec = messages.ProcessSpec
 
 // RestartPolicy says when and how fast a supervised process or task is
@@ -23,7 +25,10 @@ type ProcessSpec = messages.ProcessSpec
 // ErrRestartLimit. See [messages.RestartPolicy].
 type RestartPolicy = messages.RestartPolicy
 
-// RestartMode says which ends of a run are followed by another run.
+// RestartMode says which ends of a run are followed by another run. It is
+// [messages.RestartMode] (an alias), an int whose values are the constants
+// RestartNever, RestartOnFailure and RestartAlways; its String method gives
+// "never", "on-failure" or "always".
 type RestartMode = messages.RestartMode
 
 // The restart modes. A run succeeded when a process exited with code 0 or a
@@ -43,10 +48,22 @@ const (
 // [messages.ReadyCheck].
 type ReadyCheck = messages.ReadyCheck
 
-// Ref names a resource by kind and key, as DependsOn does.
+// Ref names a resource, as DependsOn does. It is [messages.Ref] (an alias),
+// with the fields
+//
+//	Kind Kind
+//	Key  string
 type Ref = messages.Ref
 
-// OutputLine is one line a supervised process wrote. See [messages.OutputLine].
+// OutputLine is one line a supervised process wrote. It is
+// [messages.OutputLine] (an alias), with the fields
+//
+//	Key       string
+//	PID       int
+//	Stream    string    // "stdout" or "stderr"
+//	Text      string    // without the '\n' (and a '\r' before it)
+//	At        time.Time
+//	Truncated bool      // the line was over 64 KiB: this is its first 64 KiB, the rest follows as another line
 type OutputLine = messages.OutputLine
 
 // ResourceOption configures one registration: the registration methods take

@@ -253,7 +253,9 @@ func (m *Manager) WaitProcess(ctx context.Context, key string) (*os.ProcessState
 // TrackProcess starts cmd if it is not started (as StartProcess does) or
 // registers it, runs fn, then stops the process if it is still registered —
 // also when fn panics, and then the panic goes on. It returns fn's error
-// joined with the stop's.
+// joined with the stop's. fn must not call cmd.Wait: the manager reaps the
+// process, and a second Wait races with it (a data race on cmd). To wait for
+// the exit, fn calls WaitProcess with key, which returns the process state.
 func (m *Manager) TrackProcess(ctx context.Context, key string, cmd *exec.Cmd, fn func(*exec.Cmd) error, opts ...ResourceOption) error {
 	if fn == nil {
 		return messages.Invalid(KindProcess, key, "track", "nil function")
@@ -326,7 +328,8 @@ func (m *Manager) UnregisterTask(ctx context.Context, key string) (*Task, error)
 // CancelTask cancels a task, waits up to the grace period for fn to return
 // and unregisters it (always). It returns nil if fn returned in time,
 // whatever fn returned, and ErrTimeout if not: the goroutine is still
-// running, and is logged with its key.
+// running, and is logged with its key. An fn that returns right at the
+// deadline may be reported either way.
 func (m *Manager) CancelTask(ctx context.Context, key string, opts ...StopOption) error {
 	so := stopConfigOf(opts)
 	r, err := call[*messages.CancelTaskResponse](m, ctx, KindTask, key, "cancel", &messages.CancelTask{Key: key, Timeout: so.timeout})
@@ -382,7 +385,12 @@ func (m *Manager) UnregisterCustomResource(ctx context.Context, key string) (any
 
 // CleanupCustomResource calls the resource's cleanup with a context carrying
 // the grace-period deadline and unregisters it (always). It returns the
-// cleanup's error (wrapped), ErrPanicked, or ErrTimeout.
+// cleanup's error (wrapped), ErrPanicked, or ErrTimeout. ErrTimeout means the
+// deadline passed before the cleanup returned: it is waited for no longer (it
+// goes on running; what it returns later is dropped). So a cleanup that
+// returns because its deadline passed (with ctx.Err()) is reported as
+// ErrTimeout, not context.DeadlineExceeded, and one that returns at its
+// deadline may be reported as ErrTimeout.
 func (m *Manager) CleanupCustomResource(ctx context.Context, key string, opts ...StopOption) error {
 	so := stopConfigOf(opts)
 	r, err := call[*messages.CleanupCustomResourceResponse](m, ctx, KindCustomResource, key, "cleanup",

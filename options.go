@@ -71,9 +71,29 @@ func WithEventHook(hook func(Event)) Option {
 }
 
 // WithCgroup puts each process that StartProcess starts into a cgroup v2 of
-// its own below dir, so that no descendant can escape a stop, not even with
-// setsid and a double fork. dir is created if missing; New fails when it is
-// not on a writable cgroup v2 hierarchy.
+// its own below dir (named p<host pid>-<n>), at clone time, so that a stop
+// also reaches descendants that left the process group with setsid or a
+// double fork: it signals every member of the cgroup, then writes
+// cgroup.kill. dir is created if missing; New fails when it is not on a
+// writable cgroup v2 hierarchy with cgroup.kill (Linux 5.14 or later).
+// RegisterProcess puts nothing in a cgroup.
+//
+// What holds: setsid, setpgid and forking do not take a process out of its
+// cgroup. Writing its PID to another cgroup's cgroup.procs does, and the
+// kernel lets a process do that when it may write that file and the
+// cgroup.procs of the common ancestor: a descendant running as root can, and
+// so can one running as the user dir's subtree is delegated to (an
+// unprivileged host's own user); one running as another unprivileged user,
+// without write access to those files, cannot. A descendant that left is
+// out of reach of stops and of the host-death watcher.
+//
+// A stop removes the process's cgroup once it is empty; dir is never
+// removed. If the host dies, even by SIGKILL, the host-death watcher writes
+// cgroup.kill in every tracked cgroup but removes nothing: dir and the
+// per-process cgroups remain, empty, and no later New sweeps them. Whoever
+// owns dir removes them (rmdir each empty child, then dir), and should
+// before reusing dir: a later host with the same PID (PID 1 in a container,
+// say) cannot start a process while a cgroup of the name it picks is there.
 func WithCgroup(dir string) Option {
 	return func(c *config) { c.cgroup = dir }
 }
@@ -86,12 +106,22 @@ type stopConfig struct {
 	signal  syscall.Signal
 }
 
-// WithTimeout sets this call's grace period; a negative one is ErrInvalid.
+// WithTimeout sets this call's grace period: for StopProcess, how long the
+// process (and what is left of its group or cgroup) has after the first
+// signal before SIGKILL; for CancelTask, how long fn has to return; for
+// CleanupCustomResource, the deadline of the cleanup's context. Zero, like
+// no WithTimeout, means the manager's default grace period
+// (WithDefaultTimeout, else DefaultTimeout); a negative one is ErrInvalid. A
+// stop that finds the same resource already stopping waits for that stop,
+// whose settings apply.
 func WithTimeout(d time.Duration) StopOption {
 	return func(c *stopConfig) { c.timeout = d }
 }
 
-// WithSignal sets the first signal StopProcess sends (default SIGTERM).
+// WithSignal sets the first signal StopProcess sends. Zero, like no
+// WithSignal, means SIGTERM; SIGKILL kills at once, without a grace period;
+// a negative signal or one above 64 (SIGRTMAX) is ErrInvalid. CancelTask and
+// CleanupCustomResource ignore it.
 func WithSignal(sig syscall.Signal) StopOption {
 	return func(c *stopConfig) { c.signal = sig }
 }
