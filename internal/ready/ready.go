@@ -101,7 +101,8 @@ func poll(ctx context.Context, p probe, interval time.Duration, failed func(erro
 			return last
 		case <-timer.C:
 		}
-		if over() {
+		if over() { // the timer fired with the deadline: ctx is a moment from ending
+			<-ctx.Done()
 			return last
 		}
 	}
