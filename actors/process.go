@@ -34,6 +34,7 @@ type ProcessConfig struct {
 	Watch   *proc.ExitWatch  // RegisterProcess: the watch opened while validating
 	Cgroups *proc.CgroupRoot // WithCgroup: StartProcess puts cmd in a cgroup of its own below it
 	Guard   *proc.Guard      // the host-death watcher; nil: none
+	Reaper  *proc.Subreaper  // WithSubreaper: reaps the orphans of the process's tree; nil: none
 }
 
 // process is the resource of a process child.
@@ -47,6 +48,8 @@ type process struct {
 	stamp  proc.Stamp   // the pid counter before it started: makes group checks cheap
 	cg     *proc.Cgroup // its cgroup, if any: a stop signals and kills it whole
 
+	reaper *proc.Subreaper // reaps the orphans of its tree (WithSubreaper); nil: none
+
 	mu     sync.Mutex    // guards owner
 	owner  owner         // who ends it; set once
 	reaped chan struct{} // closed when the owner is done with it (reaped, or handed back)
@@ -55,7 +58,7 @@ type process struct {
 // ProcessReg returns the registration of cmd.
 func ProcessReg(key string, cmd *exec.Cmd, cfg ProcessConfig) *Reg {
 	return newReg(messages.KindProcess, key, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
-		reaped: make(chan struct{})})
+		reaper: cfg.Reaper, reaped: make(chan struct{})})
 }
 
 // eager: a process's exit is watched from the moment it is registered.
@@ -150,6 +153,9 @@ func (p *process) start(r *Reg, closing bool) {
 }
 
 func (p *process) guardAdd() {
+	if p.reaper != nil {
+		p.reaper.Track(p.cmd.Process.Pid, p.pgid, p.cg != nil)
+	}
 	switch {
 	case p.guard == nil:
 	case p.cg != nil:
@@ -160,8 +166,12 @@ func (p *process) guardAdd() {
 }
 
 // guardRemove withdraws the process from the host-death watcher and from
-// the tracked leaders: called before it is reaped or handed back.
+// the tracked leaders, and reaps the orphans of its tree that have died:
+// called before it is reaped or handed back.
 func (p *process) guardRemove() {
+	if p.reaper != nil {
+		p.reaper.Release(p.cmd.Process.Pid)
+	}
 	if p.pgid != 0 {
 		proc.UntrackLeader(p.pgid)
 	}

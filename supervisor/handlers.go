@@ -78,7 +78,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		respond(ctx, &messages.RegisterProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, op, err)})
 		return
 	}
-	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}), false,
+	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard, Reaper: s.reaper}), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
 }
@@ -95,7 +95,7 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 	}
 	isolate(msg.Cmd)
 	to := ctx.Sender()
-	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard}), true, func(e *entry) {
+	s.track(ctx, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard, Reaper: s.reaper}), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
 	})
 }
