@@ -32,6 +32,15 @@
 // still leave by writing its PID to another cgroup's cgroup.procs, which
 // only root, or the user the cgroup subtree is delegated to, may do.
 //
+// A process orphaned in a tree (a shell's background child outliving the
+// shell, a daemon's double fork) goes to PID 1, which reaps its zombie when
+// it gets round to it — or never, when the Go program is PID 1 itself.
+// [WithSubreaper] makes the program a child subreaper: orphans come to it,
+// and the manager reaps those of tracked trees (by process group or cgroup)
+// as they die and when their tree is stopped, so a stopped tree leaves
+// nothing behind, not even a zombie. It never waits for "any child": a
+// process other code starts keeps its exit status for that code's Wait.
+//
 // If the program itself dies, even by SIGKILL, a small watcher process (sh
 // and awk, in a process group of its own) that holds a pipe from the program
 // kills every tracked group and cgroup when the pipe closes. It removes no

@@ -37,6 +37,23 @@ func ExampleManager_StartProcess() {
 	// Output: <nil>
 }
 
+func ExampleWithSubreaper() {
+	ctx := context.Background()
+	// For a program that is PID 1, or whose children daemonise: orphans of
+	// tracked trees come to it, not to PID 1, and are reaped.
+	m, err := resman.New(resman.WithSubreaper())
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+
+	// The shell's children outlive it by an instant when the group is
+	// stopped: orphans, adopted and reaped. Nothing is left, not even a zombie.
+	_ = m.StartProcess(ctx, "tree", exec.Command("sh", "-c", "sleep 60 & sleep 60 & wait"))
+	fmt.Println(m.StopProcess(ctx, "tree"))
+	// Output: <nil>
+}
+
 func ExampleManager_WaitProcess() {
 	ctx := context.Background()
 	m, _ := resman.New()

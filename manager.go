@@ -41,7 +41,8 @@ type Manager struct {
 // of its own (shut down by Shutdown) unless WithActorSystem; silent logs
 // unless WithLogger; a 5s grace period unless WithDefaultTimeout; a unique
 // supervisor name with the prefix "resman" unless WithName; no events unless
-// WithEventHook; process groups, not cgroups, unless WithCgroup.
+// WithEventHook; process groups, not cgroups, unless WithCgroup; orphans
+// left to PID 1 unless WithSubreaper.
 func New(opts ...Option) (*Manager, error) {
 	cfg := newConfig(opts)
 	props, rt, err := supervisorProps(cfg)
@@ -86,6 +87,12 @@ func supervisorConfig(cfg *config) (supervisor.Config, error) {
 			return scfg, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		scfg.Cgroup = cg
+	}
+	if cfg.reaper {
+		if err := supervisor.BecomeSubreaper(); err != nil {
+			return scfg, fmt.Errorf("%w: subreaper: %v", ErrInvalid, err)
+		}
+		scfg.Subreaper = true
 	}
 	return scfg, nil
 }

@@ -18,6 +18,7 @@ type config struct {
 	name    string
 	hook    func(Event)
 	cgroup  string
+	reaper  bool
 }
 
 // DefaultTimeout is the grace period of stops, cancels and cleanups when
@@ -96,6 +97,29 @@ func WithEventHook(hook func(Event)) Option {
 // say) cannot start a process while a cgroup of the name it picks is there.
 func WithCgroup(dir string) Option {
 	return func(c *config) { c.cgroup = dir }
+}
+
+// WithSubreaper makes the program a child subreaper (Linux's
+// PR_SET_CHILD_SUBREAPER), so that the orphans of the process trees it
+// tracks become its children instead of PID 1's, and the manager reaps
+// them: when a stopped or exited tree is gone, nothing of it is left, not
+// even a zombie, whatever PID 1 does. Use it in a Go program that is PID 1
+// (a container's init: every orphan comes to it anyway, and nothing else
+// reaps them) or one that starts children that daemonise or leave
+// background processes behind.
+//
+// A zombie is reaped only if it belongs to a tracked tree: its process
+// group is a tracked process's (StartProcess gives each one) or its cgroup
+// is (WithCgroup; that catches orphans that left the group with setsid).
+// resman never waits for any child (wait(-1)), so a process that other code
+// in the program started keeps its exit status for that code's cmd.Wait,
+// unless that code put it into a tracked process's group or cgroup on
+// purpose. Orphans of trees resman does not track (unregistered ones
+// included) also come to the program and are left alone: they stay zombies
+// until the program exits. The setting is process-wide and stays for the
+// life of the program.
+func WithSubreaper() Option {
+	return func(c *config) { c.reaper = true }
 }
 
 // StopOption configures one stop, cancel or cleanup.

@@ -34,6 +34,7 @@ type ProcessConfig struct {
 	Watch   *proc.ExitWatch  // RegisterProcess: the watch opened while validating
 	Cgroups *proc.CgroupRoot // WithCgroup: StartProcess puts cmd in a cgroup of its own below it
 	Guard   *proc.Guard      // the host-death watcher; nil: none
+	Reaper  *proc.Subreaper  // WithSubreaper: reaps the orphans of the process's tree; nil: none
 }
 
 // process is the resource of a process child.
@@ -48,6 +49,8 @@ type process struct {
 	cg     *proc.Cgroup       // its cgroup, if any: a stop signals and kills it whole
 	lc     messages.Lifecycle // the registration's stop signal and grace period
 
+	reaper *proc.Subreaper // reaps the orphans of its tree (WithSubreaper); nil: none
+
 	mu     sync.Mutex    // guards owner and cutAt
 	owner  owner         // who ends it; set once
 	cutAt  time.Time     // a stop's deadline, when one comes while the exit path clears the group
@@ -57,7 +60,7 @@ type process struct {
 // ProcessReg returns the registration of cmd.
 func ProcessReg(key string, cmd *exec.Cmd, cfg ProcessConfig) *Reg {
 	return newReg(messages.KindProcess, key, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
-		reaped: make(chan struct{})})
+		reaper: cfg.Reaper, reaped: make(chan struct{})})
 }
 
 // eager: a process's exit is watched from the moment it is registered.
@@ -162,6 +165,9 @@ func (p *process) begin(h *Handle, o *Options, notify func(msg any)) error {
 }
 
 func (p *process) guardAdd() {
+	if p.reaper != nil {
+		p.reaper.Track(p.cmd.Process.Pid, p.pgid, p.cg != nil)
+	}
 	switch {
 	case p.guard == nil:
 	case p.cg != nil:
@@ -172,8 +178,12 @@ func (p *process) guardAdd() {
 }
 
 // guardRemove withdraws the process from the host-death watcher and from
-// the tracked leaders: called before it is reaped or handed back.
+// the tracked leaders, and reaps the orphans of its tree that have died:
+// called before it is reaped or handed back.
 func (p *process) guardRemove() {
+	if p.reaper != nil {
+		p.reaper.Release(p.cmd.Process.Pid)
+	}
 	if p.pgid != 0 {
 		proc.UntrackLeader(p.pgid)
 	}

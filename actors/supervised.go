@@ -132,7 +132,7 @@ func (s *supervised) command() *exec.Cmd {
 
 // startRun starts a run and, with a ready check, checks it in a goroutine.
 func (s *supervised) startRun(r *Reg) error {
-	p := &process{cmd: s.command(), launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, lc: r.lc, reaped: make(chan struct{})}
+	p := &process{cmd: s.command(), launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc, reaped: make(chan struct{})}
 	c := r.c
 	if err := p.begin(r.H, r.opts(), func(msg any) { c.tell(&runEnded{s: s, run: p, ex: msg.(*Exited)}) }); err != nil {
 		return err

@@ -87,7 +87,7 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 		respond(ctx, &messages.RegisterProcessResponse{Err: messages.NewError(messages.KindProcess, msg.Key, op, err)})
 		return
 	}
-	s.track(ctx, msg, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard}).WithLifecycle(msg.Lifecycle), false,
+	s.track(ctx, msg, actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Watch: watch, Guard: s.guard, Reaper: s.reaper}).WithLifecycle(msg.Lifecycle), false,
 		func(e *entry) { e.pid = msg.Cmd.Process.Pid })
 	respond(ctx, &messages.RegisterProcessResponse{})
 }
@@ -104,7 +104,7 @@ func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess)
 	}
 	actors.Isolate(msg.Cmd)
 	to := ctx.Sender()
-	reg := actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard})
+	reg := actors.ProcessReg(msg.Key, msg.Cmd, actors.ProcessConfig{Start: true, Cgroups: s.cfg.Cgroup, Guard: s.guard, Reaper: s.reaper})
 	s.track(ctx, msg, reg.WithLifecycle(msg.Lifecycle), true, func(e *entry) {
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.StartProcessResponse{Err: err}) }
 	})

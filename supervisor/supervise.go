@@ -71,7 +71,7 @@ func (s *supervisor) supervise(ctx actor.Context, msg *messages.Supervise) {
 		return
 	}
 	to := ctx.Sender()
-	reg := actors.SupervisedReg(msg.Key, msg.Spec, actors.ProcessConfig{Cgroups: s.cfg.Cgroup, Guard: s.guard}, msg.Lifecycle.Restart)
+	reg := actors.SupervisedReg(msg.Key, msg.Spec, actors.ProcessConfig{Cgroups: s.cfg.Cgroup, Guard: s.guard, Reaper: s.reaper}, msg.Lifecycle.Restart)
 	s.track(ctx, msg, reg.WithLifecycle(msg.Lifecycle), true, func(e *entry) {
 		e.op, e.supervised = op, true
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.SuperviseResponse{Err: err}) }

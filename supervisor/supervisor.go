@@ -30,6 +30,7 @@ type Config struct {
 	EventHook      func(messages.Event) // called for every event, in order, off the supervisor's goroutine
 	Cgroup         *CgroupRoot          // if not nil, StartProcess puts each process in a cgroup of its own below it
 	Refuse         error                // if not nil, every registration fails with it: a configuration error Props had no way to return
+	Subreaper      bool                 // the host is a child subreaper (BecomeSubreaper): the orphans of tracked trees are reaped
 }
 
 // CgroupRoot is a directory on a writable cgroup v2 hierarchy.
@@ -39,11 +40,18 @@ type CgroupRoot = proc.CgroupRoot
 // cgroup v2 directory with cgroup.kill.
 func OpenCgroupRoot(dir string) (*CgroupRoot, error) { return proc.OpenCgroupRoot(dir) }
 
+// BecomeSubreaper makes the host process a child subreaper
+// (PR_SET_CHILD_SUBREAPER), for Config.Subreaper: orphaned descendants then
+// become its children, not PID 1's. It is process-wide and stays set.
+func BecomeSubreaper() error { return proc.BecomeSubreaper() }
+
 // Runtime lets the owner of a supervisor wait for its background work.
 type Runtime struct {
 	bus   *bus
 	guard *proc.Guard
 	pool  *pool
+
+	reaper *proc.Subreaper // nil unless Config.Subreaper
 }
 
 // Wait returns once the supervisor has stopped and the host-death watcher
@@ -51,6 +59,9 @@ type Runtime struct {
 // the caller: EventsDelivered does.
 func (r *Runtime) Wait() {
 	<-r.guard.Done()
+	if r.reaper != nil {
+		<-r.reaper.Done()
+	}
 	r.pool.wait()
 }
 
@@ -70,6 +81,10 @@ func Props(cfg Config) (*actor.Props, *Runtime) {
 	rt := &Runtime{pool: newPool()}
 	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt, guard: proc.NewGuard(cfg.Logger), dying: map[string]struct{}{}}
 	rt.guard = s.guard
+	if cfg.Subreaper {
+		s.reaper = proc.NewSubreaper()
+		rt.reaper = s.reaper
+	}
 	// A child recovers its own panics; should protoactor still see one, the
 	// child resumes with its state (and its resource) intact.
 	strategy := actor.NewOneForOneStrategy(10, time.Second, func(any) actor.Directive { return actor.ResumeDirective })
@@ -94,6 +109,8 @@ type supervisor struct {
 	opts     actors.Options
 	toSelf   func(msg any) // sends msg to the supervisor; safe from any goroutine
 	guard    *proc.Guard   // kills the tracked process groups if the host dies; closed at Stopped
+
+	reaper *proc.Subreaper // reaps the orphans of tracked trees (Config.Subreaper), else nil; closed at Stopped
 }
 
 // Receive dispatches one message. It never blocks.
@@ -131,6 +148,9 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.reg.each(func(e *entry) { s.finalize(e, e.h.Final()) })
 		s.rt.bus.close()
 		s.guard.Close()
+		if s.reaper != nil {
+			s.reaper.Close()
+		}
 		s.rt.pool.close() // this run finishes on its worker; the worker then ends
 	case *actor.Terminated:
 		s.terminated(msg)

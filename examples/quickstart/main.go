@@ -1,7 +1,7 @@
 // Command quickstart shows resman at work: it starts real processes (one of
 // them ignores SIGTERM), goroutine tasks and a custom resource, prints what
 // is tracked, stops them one way and another, and exits by itself with
-// nothing left running.
+// nothing left running, not even a zombie of a tree's background children.
 package main
 
 import (
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,7 +27,9 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	m, err := resman.New(resman.WithDefaultTimeout(2 * time.Second))
+	// WithSubreaper: orphans of tracked trees come to us, not to PID 1, and
+	// are reaped; a stopped tree leaves nothing behind, not even a zombie.
+	m, err := resman.New(resman.WithDefaultTimeout(2*time.Second), resman.WithSubreaper())
 	if err != nil {
 		return err
 	}
@@ -48,9 +51,18 @@ func run() error {
 	if _, err := out.Read(make([]byte, 6)); err != nil { // "ready": the trap is set
 		return err
 	}
-	if err := m.StartProcess(ctx, "tree", exec.Command("sh", "-c", "sleep 60 & sleep 60 & wait")); err != nil {
+	tree := exec.Command("sh", "-c", "sleep 60 & sleep 60 & echo forked; wait")
+	treeOut, err := tree.StdoutPipe()
+	if err != nil {
 		return err
 	}
+	if err := m.StartProcess(ctx, "tree", tree); err != nil {
+		return err
+	}
+	if _, err := treeOut.Read(make([]byte, 7)); err != nil { // "forked": both children run
+		return err
+	}
+	grandchildren := childrenOf(tree.Process.Pid)
 
 	// Tasks: goroutines with a cancel and a result.
 	ticks := make(chan int, 1)
@@ -112,6 +124,7 @@ func run() error {
 		return err
 	}
 	fmt.Printf("  done in %v\n", time.Since(start).Round(time.Millisecond))
+	fmt.Printf("  tree's background children %v: %s\n", grandchildren, traces(grandchildren))
 	if err := printStatus(ctx, m, "left"); err != nil {
 		return err
 	}
@@ -148,6 +161,36 @@ func printStatus(ctx context.Context, m *resman.Manager, title string) error {
 		fmt.Fprintln(w, "  (nothing)")
 	}
 	return w.Flush()
+}
+
+// childrenOf lists pid's children, from /proc.
+func childrenOf(pid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// traces says what /proc still shows of pids.
+func traces(pids []int) string {
+	var left []string
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		state := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+		left = append(left, fmt.Sprintf("%d is left (state %s)", pid, state))
+	}
+	if len(left) == 0 {
+		return "gone, not even zombies"
+	}
+	return strings.Join(left, ", ")
 }
 
 func age(now, t time.Time) time.Duration { return now.Sub(t).Round(time.Millisecond) }
