@@ -60,6 +60,9 @@ func newReg(kind messages.Kind, key string, res resource) *Reg {
 	return r
 }
 
+// Ended is closed once the registration has ended (its outcome recorded).
+func (r *Reg) Ended() <-chan struct{} { return r.fin.wait() }
+
 // Lifecycle returns what the registration's options say.
 func (r *Reg) Lifecycle() messages.Lifecycle { return r.lc }
 

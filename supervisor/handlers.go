@@ -70,6 +70,7 @@ func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bo
 	e.child = s.takeChild(ctx)
 	e.child.Assign(ctx, r)
 	s.reg.add(e)
+	s.link(e)
 	if !pending {
 		s.publish(e, messages.EventRegistered, nil)
 	}
@@ -78,6 +79,9 @@ func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bo
 
 func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterProcess) {
 	const op = "register"
+	if s.waitForDeps(ctx, msg, msg.Lifecycle) {
+		return
+	}
 	if err := s.admit(messages.KindProcess, msg.Key, op, s.argErr(nilCmd(msg.Cmd), messages.KindProcess, msg.Lifecycle, allowRegisterProcess)); err != nil {
 		respond(ctx, &messages.RegisterProcessResponse{Err: err})
 		return
@@ -94,6 +98,9 @@ func (s *supervisor) registerProcess(ctx actor.Context, msg *messages.RegisterPr
 
 func (s *supervisor) startProcess(ctx actor.Context, msg *messages.StartProcess) {
 	const op = "start"
+	if s.waitForDeps(ctx, msg, msg.Lifecycle) {
+		return
+	}
 	argErr := nilCmd(msg.Cmd)
 	if argErr == "" && msg.Cmd.Process != nil {
 		argErr = "cmd already started"
@@ -118,6 +125,9 @@ func nilCmd(cmd *exec.Cmd) string {
 }
 
 func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask) {
+	if s.waitForDeps(ctx, msg, msg.Lifecycle) {
+		return
+	}
 	argErr := ""
 	if msg.Task == nil {
 		argErr = "nil task"
@@ -136,6 +146,9 @@ func (s *supervisor) trackTask(ctx actor.Context, req any, key string, t *messag
 }
 
 func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
+	if s.waitForDeps(ctx, msg, msg.Lifecycle) {
+		return
+	}
 	argErr := ""
 	if msg.Fn == nil {
 		argErr = "nil function"
@@ -151,17 +164,22 @@ func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
 	respond(ctx, &messages.GoResponse{Task: t})
 }
 
-func (s *supervisor) registerCustom(ctx actor.Context, req any, key string, value any, cleanup messages.CleanupFunc, lc messages.Lifecycle, nilMsg string) error {
+// registerCustom registers a custom resource; waiting reports that the
+// request waits for a dependency (no reply yet).
+func (s *supervisor) registerCustom(ctx actor.Context, req any, key string, value any, cleanup messages.CleanupFunc, lc messages.Lifecycle, nilMsg string) (waiting bool, err error) {
+	if s.waitForDeps(ctx, req, lc) {
+		return true, nil
+	}
 	argErr := ""
 	if cleanup == nil {
 		argErr = nilMsg
 	}
 	if err := s.admit(messages.KindCustomResource, key, "register", s.argErr(argErr, messages.KindCustomResource, lc, allowCustom)); err != nil {
-		return err
+		return false, err
 	}
 	s.track(ctx, req, actors.CustomReg(key, value, cleanup).WithLifecycle(lc), false,
 		func(e *entry) { e.typeName = typeName(value) })
-	return nil
+	return false, nil
 }
 
 // Undo asks the supervisor to undo the registration that Request (a
@@ -196,6 +214,9 @@ func (s *supervisor) undo(ctx actor.Context, req any) {
 	default:
 		return
 	}
+	if s.forget(req) {
+		return // it waited for a dependency: never registered
+	}
 	e := s.reg.get(kind, key)
 	if e == nil || e.req != req || e.ending {
 		return // refused, or ended since: nothing of it is tracked
@@ -219,7 +240,7 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 	if msg.Err != nil {
 		// Nothing was started: the registration never happened, and the
 		// child is free again.
-		s.reg.remove(e)
+		s.drop(e)
 		s.recycle(e.child)
 		started(msg, messages.NewError(e.h.Kind, e.h.Key, e.op, msg.Err))
 		for _, w := range e.waiters {
@@ -234,6 +255,7 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 		s.publishWith(e, messages.Event{Type: messages.EventReady})
 	}
 	started(msg, nil)
+	s.unblock()
 }
 
 // onExited records a process exit or a task return: a supervised
@@ -314,6 +336,10 @@ func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, 
 		w(nil, messages.NewError(kind, key, op, messages.ErrNotRegistered))
 		return
 	}
+	if req.Mode == actors.EndRelease && len(e.dependents) > 0 {
+		w(nil, messages.Invalid(kind, key, op, "others depend on it: "+dependentsOf(e)))
+		return
+	}
 	if e.ending {
 		if e.endMode == actors.EndStop && req.Mode == actors.EndStop {
 			// A second stop of a key that is stopping waits for the same stop.
@@ -343,14 +369,20 @@ func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, 
 		return
 	}
 	req.H = e.h
-	s.beginEnd(ctx, e, op, req)
+	s.beginEnd(ctx, e, op, req, true)
 	e.waiters = append(e.waiters, w)
 }
 
-func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actors.End) {
+// beginEnd starts ending e: at once, or, for a stop of a resource others
+// depend on, once they have ended (collect: their failures join e's).
+func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actors.End, collect bool) {
 	e.ending, e.endMode, e.endOp = true, req.Mode, op
 	if req.Mode == actors.EndStop {
 		e.state = messages.StateStopping
+	}
+	if req.Mode == actors.EndStop && len(e.dependents) > 0 {
+		s.stopDependents(ctx, e, req, collect)
+		return
 	}
 	ctx.Send(e.child.PID, req)
 }
@@ -368,7 +400,7 @@ func (s *supervisor) done(msg *actors.Done) {
 // everybody waiting on it. out is nil when the child is gone without an
 // outcome.
 func (s *supervisor) finalize(e *entry, out *actors.Ended) {
-	s.reg.remove(e)
+	s.drop(e)
 	if e.pending {
 		// Gone before its Started message was processed (protoactor delivers
 		// Terminated first): the handle has the start's outcome.
@@ -378,7 +410,7 @@ func (s *supervisor) finalize(e *entry, out *actors.Ended) {
 			if st != nil {
 				cause = st.Err
 			}
-			e.started(st, messages.NewError(e.h.Kind, e.h.Key, "start", cause))
+			e.started(st, messages.NewError(e.h.Kind, e.h.Key, e.op, cause))
 			for _, w := range e.waiters {
 				w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
 			}
@@ -397,6 +429,9 @@ func (s *supervisor) finalize(e *entry, out *actors.Ended) {
 		err = messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrClosed)
 	case out.Err != nil:
 		err = messages.NewError(e.h.Kind, e.h.Key, e.endOp, out.Err)
+	}
+	if len(e.heldErrs) > 0 {
+		err = errors.Join(append(e.heldErrs, err)...)
 	}
 	if out != nil && out.State != nil {
 		e.exit = out.State
@@ -522,7 +557,7 @@ func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
 	s.reg.each(func(e *entry) {
 		switch {
 		case !e.ending:
-			s.beginEnd(ctx, e, stopOp(e.h.Kind), end)
+			s.beginEnd(ctx, e, stopOp(e.h.Kind), end, false)
 			c.join(e)
 		case e.endMode == actors.EndStop:
 			c.join(e)
@@ -546,6 +581,7 @@ func (s *supervisor) onShutdown(ctx actor.Context) {
 		return
 	}
 	s.closing = true
+	s.unblock() // refused now
 	s.shutdown = s.cleanupAll(ctx, answer)
 }
 

@@ -39,6 +39,11 @@ type entry struct {
 	gaveUp      error              // it reached its restart limit (wraps ErrRestartLimit)
 	restartWait []func(error)      // RestartProcess callers
 
+	deps       []*entry    // what it depends on (DependsOn), while it is registered
+	dependents []*entry    // the live registrations that depend on it
+	held       *actors.End // its End, sent once its dependents are gone
+	heldErrs   []error     // its dependents' failures, for an explicit stop of it
+
 	gone     bool           // removed from the registry
 	sweep    *cleanup       // the first CleanupAll or Shutdown that waits for it, if any
 	ending   bool           // an End went to the child

@@ -59,6 +59,9 @@ func (s *supervisor) checkLifecycle(kind messages.Kind, lc messages.Lifecycle, a
 
 func (s *supervisor) supervise(ctx actor.Context, msg *messages.Supervise) {
 	const op = "supervise"
+	if s.waitForDeps(ctx, msg, msg.Lifecycle) {
+		return
+	}
 	argErr := ""
 	if len(msg.Spec.Command) == 0 || msg.Spec.Command[0] == "" {
 		argErr = "empty Command"
@@ -146,6 +149,7 @@ func (s *supervisor) onReady(msg *actors.Ready) {
 	}
 	e.state = messages.StateRunning
 	s.publishWith(e, messages.Event{Type: messages.EventReady})
+	s.unblock()
 }
 
 func (s *supervisor) onGaveUp(msg *actors.GaveUp) {

@@ -103,6 +103,7 @@ type supervisor struct {
 	closing  bool // Shutdown or Stopping: refuse new work
 	stopping bool // protoactor is stopping us, and so our children: never Stop one (it may be gone: a dead letter)
 	shutdown *cleanup
+	blocked  []blocked           // registrations waiting for a dependency's ready check
 	dying    map[string]struct{} // children told to stop whose Terminated has not come yet
 	free     freeChildren        // children whose registration has ended, for the next ones
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
@@ -142,8 +143,11 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		// protoactor stops the children next; each ends its resource before
 		// it reports Stopped, and we report Stopped after the last of them.
-		s.closing, s.stopping = true, true
+		s.closing = true
+		s.unblock() // refused now
+		s.stopping = true
 		s.free.close()
+		s.endInOrder(ctx)
 	case *actor.Stopped:
 		s.reg.each(func(e *entry) { s.finalize(e, e.h.Final()) })
 		s.rt.bus.close()
@@ -215,15 +219,17 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.end(ctx, messages.KindTask, msg.Key, "cancel", &actors.End{Timeout: msg.Timeout},
 			reply(ctx, func(_ *actors.Ended, err error) any { return &messages.CancelTaskResponse{Err: err} }))
 	case *messages.RegisterCustomResource:
-		err := s.registerCustom(ctx, msg, msg.Key, msg.Resource, msg.Cleanup, msg.Lifecycle, "nil cleanup")
-		respond(ctx, &messages.RegisterCustomResourceResponse{Err: err})
+		if waiting, err := s.registerCustom(ctx, msg, msg.Key, msg.Resource, msg.Cleanup, msg.Lifecycle, "nil cleanup"); !waiting {
+			respond(ctx, &messages.RegisterCustomResourceResponse{Err: err})
+		}
 	case *messages.RegisterCloser:
 		var cleanup messages.CleanupFunc
 		if msg.Closer != nil {
 			cleanup = func(_ context.Context, r any) error { return r.(io.Closer).Close() }
 		}
-		err := s.registerCustom(ctx, msg, msg.Key, msg.Closer, cleanup, msg.Lifecycle, "nil closer")
-		respond(ctx, &messages.RegisterCloserResponse{Err: err})
+		if waiting, err := s.registerCustom(ctx, msg, msg.Key, msg.Closer, cleanup, msg.Lifecycle, "nil closer"); !waiting {
+			respond(ctx, &messages.RegisterCloserResponse{Err: err})
+		}
 	case *messages.UnregisterCustomResource:
 		s.end(ctx, messages.KindCustomResource, msg.Key, "unregister", &actors.End{Mode: actors.EndRelease},
 			reply(ctx, func(e *actors.Ended, err error) any {

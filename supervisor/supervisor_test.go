@@ -41,6 +41,7 @@ func TestSupervisorLifecycle(t *testing.T) {
 	require.NoError(t, system.Root.StopFuture(sup).Wait())
 	require.Equal(t, "v", <-cleaned, "stopping the supervisor cleans up")
 	rt.Wait()
+	<-rt.EventsDelivered()
 	close(events)
 	var types []messages.EventType
 	for e := range events {
