@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -354,4 +355,124 @@ func TestSupervisionBadInput(t *testing.T) {
 	require.Empty(t, st.Processes, "nothing tracked")
 	require.Empty(t, st.Tasks)
 	require.Empty(t, st.CustomResources)
+}
+
+func TestGoRestartsATaskThatPanics(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	var runs atomic.Int32
+	task, err := m.Go(ctx, "t", func(ctx context.Context) error {
+		if runs.Add(1) < 3 {
+			panic("boom")
+		}
+		<-ctx.Done()
+		return nil
+	}, resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure, Backoff: time.Millisecond}))
+	require.NoError(t, err)
+	e := ev.next(t, "t", resman.EventExited)
+	require.ErrorIs(t, e.Err, resman.ErrPanicked)
+	ev.next(t, "t", resman.EventRestarted)
+	ev.next(t, "t", resman.EventRestarted)
+	require.Eventually(t, func() bool { return runs.Load() == 3 }, 10*time.Second, time.Millisecond)
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Tasks[0].Restarts)
+	require.Equal(t, resman.StateRunning, st.Tasks[0].State)
+	select {
+	case <-task.Done():
+		t.Fatal("the Task stands for the whole supervision: not done while a run is up")
+	default:
+	}
+	require.NoError(t, m.CancelTask(ctx, "t"))
+	<-task.Done()
+	require.NoError(t, task.Err(), "the last run's result")
+	require.EqualValues(t, 3, runs.Load(), "no run after the cancel")
+}
+
+func TestGoGivesUpAndStopsDuringBackoff(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	errRun := errors.New("run failed")
+	task, err := m.Go(ctx, "limited", func(context.Context) error { return errRun },
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartAlways, Backoff: time.Millisecond, MaxRestarts: 2}))
+	require.NoError(t, err)
+	<-task.Done()
+	require.ErrorIs(t, task.Err(), errRun)
+	gave := ev.next(t, "limited", resman.EventGaveUp)
+	require.ErrorIs(t, gave.Err, resman.ErrRestartLimit)
+	require.Equal(t, 2, ev.count("limited", resman.EventRestarted))
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, resman.StateFailed, st.Tasks[0].State)
+	require.ErrorIs(t, st.Tasks[0].Err, errRun)
+	require.NoError(t, m.CancelTask(ctx, "limited"), "a failed task is just removed")
+
+	var runs atomic.Int32
+	task, err = m.Go(ctx, "slow", func(context.Context) error { runs.Add(1); return errRun },
+		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure, Backoff: time.Minute}))
+	require.NoError(t, err)
+	ev.next(t, "slow", resman.EventRestarting)
+	start := time.Now()
+	require.NoError(t, m.CancelTask(ctx, "slow"))
+	require.Less(t, time.Since(start), time.Second)
+	<-task.Done()
+	require.EqualValues(t, 1, runs.Load(), "the restart was cancelled")
+}
+
+func TestGoReadyCheck(t *testing.T) {
+	m := newManager(t)
+	ctx := ctxT(t)
+	up := make(chan struct{})
+	task, err := m.Go(ctx, "server", func(ctx context.Context) error {
+		close(up)
+		<-ctx.Done()
+		return nil
+	}, resman.WithReady(resman.ReadyCheck{Func: func(context.Context) error {
+		select {
+		case <-up:
+			return nil
+		default:
+			return errors.New("not yet")
+		}
+	}, Interval: time.Millisecond}))
+	require.NoError(t, err)
+	require.NotNil(t, task)
+	select {
+	case <-up:
+	default:
+		t.Fatal("Go returned before the task was ready")
+	}
+
+	cancelled := make(chan struct{})
+	task, err = m.Go(ctx, "never", func(ctx context.Context) error { <-ctx.Done(); close(cancelled); return nil },
+		resman.WithReady(resman.ReadyCheck{Func: func(context.Context) error { return errors.New("no") }, Timeout: 100 * time.Millisecond}))
+	require.ErrorIs(t, err, resman.ErrTimeout)
+	require.Nil(t, task)
+	<-cancelled
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st.Tasks, 1, "only the ready one is tracked")
+	require.NoError(t, m.CleanupAll(ctx))
+}
+
+func TestStartProcessReadyCheck(t *testing.T) {
+	m := newManager(t)
+	ctx := ctxT(t)
+	f := filepath.Join(t.TempDir(), "ready")
+	require.NoError(t, m.StartProcess(ctx, "p", sh("sleep 0.2; touch "+f+"; exec sleep 300"),
+		resman.WithReady(resman.ReadyCheck{Func: func(context.Context) error { _, err := os.Stat(f); return err }, Interval: 5 * time.Millisecond})))
+	_, err := os.Stat(f)
+	require.NoError(t, err, "StartProcess returned after the check passed")
+
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	err = m.StartProcess(ctx, "never", sh("echo $$ > "+pidFile+"; exec sleep 300"),
+		resman.WithReady(resman.ReadyCheck{Func: func(context.Context) error { return errors.New("no") }, Timeout: 200 * time.Millisecond}))
+	require.ErrorIs(t, err, resman.ErrTimeout)
+	require.False(t, exists(readPIDs(t, pidFile, 1)[0]), "stopped and reaped")
+	_, ok := processStatus(t, m, "never")
+	require.False(t, ok, "nothing tracked")
+	require.NoError(t, m.StartProcess(ctx, "never", sh("exec sleep 300")), "the key is free again")
+	require.NoError(t, m.CleanupAll(ctx))
 }

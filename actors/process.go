@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resman-dev/resman/internal/proc"
+	"github.com/resman-dev/resman/internal/ready"
 	"github.com/resman-dev/resman/messages"
 )
 
@@ -120,9 +122,36 @@ func (p *process) start(r *Reg, closing bool) {
 		r.abandon()
 		return
 	}
-	if p.launch {
+	switch {
+	case p.launch && r.lc.Ready != nil:
+		go p.checkReady(r) // owned by the child: ends when the check passes or fails
+	case p.launch:
 		r.reportStart(&Started{H: r.H, PID: p.cmd.Process.Pid})
 	}
+}
+
+// checkReady runs a StartProcess's ready check: StartProcess returns once it
+// passes. If it does not, the start's outcome is the failure, and the child
+// is asked to stop the process as for any stop: nothing stays tracked.
+func (p *process) checkReady(r *Reg) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // owned by checkReady: ends with it, or when the process exits
+		select {
+		case <-p.watch.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := ready.Wait(ctx, *r.lc.Ready, nil); err != nil {
+		if p.watch.HasExited() {
+			err = fmt.Errorf("exited before its ready check passed: %w", err)
+		}
+		r.H.start.Store(&Started{H: r.H, Err: fmt.Errorf("%w: %v", messages.ErrTimeout, err)})
+		r.c.tell(&End{H: r.H})
+		return
+	}
+	r.reportStart(&Started{H: r.H, PID: p.cmd.Process.Pid, Ready: true})
 }
 
 // begin starts cmd (when it is to be launched) and watches it: its exit is

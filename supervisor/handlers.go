@@ -159,9 +159,27 @@ func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
 	}
 	// Starting a goroutine does not block: the task starts here, and is
 	// registered before anybody else can take the key.
-	t := messages.StartTask(msg.Context, msg.Fn)
-	s.trackTask(ctx, msg, msg.Key, t, msg.Lifecycle)
-	respond(ctx, &messages.GoResponse{Task: t})
+	if msg.Lifecycle.Restart == nil && msg.Lifecycle.Ready == nil {
+		t := messages.StartTask(msg.Context, msg.Fn)
+		s.trackTask(ctx, msg, msg.Key, t, msg.Lifecycle)
+		respond(ctx, &messages.GoResponse{Task: t})
+		return
+	}
+	r := actors.SupervisedTaskReg(msg.Context, msg.Key, msg.Fn, msg.Lifecycle, s.toSelf)
+	pending := msg.Lifecycle.Ready != nil // Go returns once the first run is ready
+	to := ctx.Sender()
+	s.track(ctx, msg, r, pending, func(e *entry) {
+		e.started = func(_ *actors.Started, err error) {
+			if err != nil {
+				send(s.system, to, &messages.GoResponse{Err: err})
+				return
+			}
+			send(s.system, to, &messages.GoResponse{Task: r.Task()})
+		}
+	})
+	if !pending {
+		respond(ctx, &messages.GoResponse{Task: r.Task()})
+	}
 }
 
 // registerCustom registers a custom resource; waiting reports that the
@@ -265,10 +283,11 @@ func (s *supervisor) onExited(msg *actors.Exited) {
 	if e == nil {
 		return
 	}
-	if msg.More || msg.State != nil && e.supervised {
-		e.lastExit, e.restarts = time.Now().UnixNano(), msg.Restarts
+	e.lastExit = time.Now().UnixNano()
+	if msg.More {
+		e.restarts = msg.Restarts
 	}
-	if !e.ending && !msg.More {
+	if !e.ending && !msg.More && e.gaveUp == nil {
 		e.state = messages.StateExited
 	}
 	first := !e.exited
