@@ -81,6 +81,12 @@ func supervisorConfig(cfg *config) (supervisor.Config, error) {
 	if cfg.timeout <= 0 {
 		return scfg, fmt.Errorf("%w: default timeout %v must be positive", ErrInvalid, cfg.timeout)
 	}
+	if cfg.output != nil {
+		if *cfg.output == nil {
+			return scfg, fmt.Errorf("%w: nil output hook", ErrInvalid)
+		}
+		scfg.OutputHook = *cfg.output
+	}
 	if cfg.cgroup != "" {
 		cg, err := supervisor.OpenCgroupRoot(cfg.cgroup)
 		if err != nil {
@@ -218,6 +224,18 @@ func (m *Manager) RestartProcess(ctx context.Context, key string) error {
 		return err
 	}
 	return r.Err
+}
+
+// Tail returns the last n output lines (n > 0) of a supervised process,
+// oldest first, across its runs: up to 1,000 lines and 1 MiB are kept per
+// process. ErrInvalid for n ≤ 0 or a process that Supervise did not start;
+// ErrNotRegistered for an unknown key.
+func (m *Manager) Tail(ctx context.Context, key string, n int) ([]OutputLine, error) {
+	r, err := call[*messages.TailResponse](m, ctx, KindProcess, key, "tail", &messages.Tail{Key: key, N: n})
+	if err != nil {
+		return nil, err
+	}
+	return r.Lines, r.Err
 }
 
 // UnregisterProcess stops tracking a process and hands its cmd back: if it

@@ -17,6 +17,7 @@ type config struct {
 	timeout time.Duration
 	name    string
 	hook    func(Event)
+	output  *func(OutputLine) // WithOutputHook's, if given (a nil func is refused)
 	cgroup  string
 	reaper  bool
 }
@@ -69,6 +70,15 @@ func WithName(name string) Option {
 // [Manager.Done] to know the hook has seen the last event.
 func WithEventHook(hook func(Event)) Option {
 	return func(c *config) { c.hook = hook }
+}
+
+// WithOutputHook calls hook for every output line of every supervised
+// process, in order per process, on a goroutine of that process's output
+// (never the supervisor's). A slow hook never slows the process: its
+// oldest lines are dropped meanwhile (ProcessStatus.DroppedLines counts
+// them). A nil hook is ErrInvalid.
+func WithOutputHook(hook func(OutputLine)) Option {
+	return func(c *config) { c.output = &hook }
 }
 
 // WithCgroup puts each process that StartProcess starts into a cgroup v2 of

@@ -21,6 +21,7 @@ type Status = messages.Status
 //	Restarts     int       // runs started after the first
 //	LastExit     time.Time // when the last run ended; zero if none has
 //	DependsOn    []Ref     // what it depends on (DependsOn)
+//	DroppedLines int       // supervised: output lines that never reached a consumer (a slow one)
 type ProcessStatus = messages.ProcessStatus
 
 // TaskStatus describes one tracked task. It is [messages.TaskStatus] (an

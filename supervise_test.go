@@ -176,7 +176,7 @@ func TestSuperviseGivesUpAtTheLimit(t *testing.T) {
 
 	// A manual restart revives it.
 	require.NoError(t, m.RestartProcess(ctx, "p"))
-	require.Equal(t, 4, ev.count("p", resman.EventRestarted))
+	require.Equal(t, 4, ev.next(t, "p", resman.EventRestarted).Restarts)
 	require.NoError(t, m.StopProcess(ctx, "p"), "a stop just removes it")
 	_, ok = processStatus(t, m, "p")
 	require.False(t, ok)

@@ -32,11 +32,12 @@ const (
 
 // ProcessConfig is what a process child needs besides its cmd.
 type ProcessConfig struct {
-	Start   bool             // StartProcess: the child starts cmd
-	Watch   *proc.ExitWatch  // RegisterProcess: the watch opened while validating
-	Cgroups *proc.CgroupRoot // WithCgroup: StartProcess puts cmd in a cgroup of its own below it
-	Guard   *proc.Guard      // the host-death watcher; nil: none
-	Reaper  *proc.Subreaper  // WithSubreaper: reaps the orphans of the process's tree; nil: none
+	Start   bool                      // StartProcess: the child starts cmd
+	Watch   *proc.ExitWatch           // RegisterProcess: the watch opened while validating
+	Cgroups *proc.CgroupRoot          // WithCgroup: StartProcess puts cmd in a cgroup of its own below it
+	Guard   *proc.Guard               // the host-death watcher; nil: none
+	Reaper  *proc.Subreaper           // WithSubreaper: reaps the orphans of the process's tree; nil: none
+	Output  func(messages.OutputLine) // Supervise: where its output lines go besides its tail; nil: nowhere
 }
 
 // process is the resource of a process child.
@@ -57,6 +58,16 @@ type process struct {
 	owner  owner         // who ends it; set once
 	cutAt  time.Time     // a stop's deadline, when one comes while the exit path clears the group
 	reaped chan struct{} // closed when the owner is done with it (reaped, or handed back)
+	after  func()        // called once it is reaped or handed back; nil: nothing
+	onRun  func(pid int) // called once it started, before its exit is watched; nil: nothing
+}
+
+// done closes reaped and runs after: the process is reaped or handed back.
+func (p *process) done() {
+	close(p.reaped)
+	if p.after != nil {
+		p.after()
+	}
 }
 
 // ProcessReg returns the registration of cmd.
@@ -189,6 +200,9 @@ func (p *process) begin(h *Handle, o *Options, notify func(msg any)) error {
 		p.watch = w
 	}
 	p.guardAdd()
+	if p.onRun != nil {
+		p.onRun(pid)
+	}
 	p.watch.Start(func() { p.exited(h, o, notify) })
 	return nil
 }
@@ -254,7 +268,7 @@ func (p *process) exited(h *Handle, o *Options, notify func(msg any)) {
 	}
 	p.guardRemove()
 	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
-	close(p.reaped)
+	p.done()
 	state := p.cmd.ProcessState
 	notify(&Exited{H: h, State: state, ExitCode: ExitCode(state)})
 }
@@ -348,7 +362,7 @@ func (p *process) release(r *Reg) {
 		if p.watch.HasExited() {
 			_ = p.cmd.Wait() // it exited: hand it back reaped, ProcessState set
 		}
-		close(p.reaped)
+		p.done()
 	} else {
 		<-p.reaped // it exited on its own and is being cleared up: hand it back reaped
 	}
@@ -383,14 +397,14 @@ func (p *process) halt(grace time.Duration, sig syscall.Signal) (*os.ProcessStat
 			<-p.watch.Exited()
 			p.guardRemove()
 			_ = p.cmd.Wait()
-			close(p.reaped)
+			p.done()
 		}()
 		return nil, err
 	}
 	p.watch.Close()
 	p.guardRemove()
 	_ = p.cmd.Wait()
-	close(p.reaped)
+	p.done()
 	p.removeCgroup()
 	return p.cmd.ProcessState, err
 }

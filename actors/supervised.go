@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,6 +31,7 @@ type supervised struct {
 	timer *time.Timer        // the backoff wait, if any
 	check context.CancelFunc // cancels the current run's ready check, if one runs
 	last  *os.ProcessState   // the last run's reaped state
+	out   *outputs           // its output across runs
 
 	halting  *halt      // a goroutine is stopping the current run (a restart, a failed ready check)
 	restarts []*Restart // RestartProcess requests waiting for the new run
@@ -61,7 +61,7 @@ type halt struct {
 
 // SupervisedReg returns the registration of a supervised process.
 func SupervisedReg(key string, spec messages.ProcessSpec, cfg ProcessConfig, policy *messages.RestartPolicy) *Reg {
-	return newReg(messages.KindProcess, key, &supervised{spec: spec, cfg: cfg, rs: newRestarter(policy)})
+	return newReg(messages.KindProcess, key, &supervised{spec: spec, cfg: cfg, rs: newRestarter(policy), out: &outputs{sink: cfg.Output}})
 }
 
 // Restart asks a supervised process's child to stop the current run and
@@ -132,9 +132,18 @@ func (s *supervised) command() *exec.Cmd {
 
 // startRun starts a run and, with a ready check, checks it in a goroutine.
 func (s *supervised) startRun(r *Reg) error {
-	p := &process{cmd: s.command(), launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc, reaped: make(chan struct{})}
+	cmd := s.command()
+	ro, err := s.out.pipes(r.lc.Ready != nil && r.lc.Ready.Output != "")
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = ro.outW, ro.errW
+	p := &process{cmd: cmd, launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc, reaped: make(chan struct{}),
+		onRun: func(pid int) { s.out.started(ro, r.H.Key, pid) },
+		after: func() { go s.out.ended(ro) }} // owned by the run's output: ends within captureGrace
 	c := r.c
 	if err := p.begin(r.H, r.opts(), func(msg any) { c.tell(&runEnded{s: s, run: p, ex: msg.(*Exited)}) }); err != nil {
+		ro.failed()
 		return err
 	}
 	s.run, s.began = p, time.Now()
@@ -149,7 +158,8 @@ func (s *supervised) startRun(r *Reg) error {
 	s.check = cancel
 	check := *r.lc.Ready
 	go func() { // owned by the child: ends when the check passes, fails or is cancelled
-		err := ready.Wait(ctx, check, nil)
+		err := ready.Wait(ctx, check, ro.feed.lines())
+		ro.feed.stop()
 		cancel()
 		c.tell(&readyDone{s: s, run: p, err: err})
 	}()
@@ -366,6 +376,22 @@ func (s *supervised) end(r *Reg, e *End) {
 	}
 }
 
-// ErrNotSupervised is why RestartProcess refuses a process that Supervise
-// did not start.
-var ErrNotSupervised = errors.New("not started by Supervise")
+// Tail returns up to the last n lines of a supervised process's output,
+// oldest first, across its runs.
+func (r *Reg) Tail(n int) ([]messages.OutputLine, bool) {
+	s, ok := r.res.(*supervised)
+	if !ok {
+		return nil, false
+	}
+	return s.out.tail.Last(n), true
+}
+
+// DroppedLines counts a supervised process's output lines that never
+// reached a consumer. It is read by the supervisor for Status, the one
+// value of a child's that it reads: an atomic the capture goroutines add to.
+func (r *Reg) DroppedLines() int {
+	if s, ok := r.res.(*supervised); ok {
+		return int(s.out.dropped.Load())
+	}
+	return 0
+}

@@ -195,7 +195,10 @@ type ShutdownResponse struct{ Err error }
 
 // Subscribe makes the supervisor send every *Event to Subscriber, in order.
 // A subscriber that stops is dropped. Reply: *SubscribeResponse.
-type Subscribe struct{ Subscriber *actor.PID }
+type Subscribe struct {
+	Subscriber *actor.PID
+	Output     bool // also every output line of supervised processes, as *OutputLine
+}
 
 // SubscribeResponse replies to Subscribe.
 type SubscribeResponse struct{ Err error }
@@ -205,3 +208,16 @@ type Unsubscribe struct{ Subscriber *actor.PID }
 
 // UnsubscribeResponse replies to Unsubscribe.
 type UnsubscribeResponse struct{ Err error }
+
+// Tail asks for the last N output lines of a supervised process, oldest
+// first. Reply: *TailResponse.
+type Tail struct {
+	Key string
+	N   int
+}
+
+// TailResponse replies to Tail.
+type TailResponse struct {
+	Lines []OutputLine
+	Err   error
+}

@@ -149,6 +149,7 @@ type ProcessStatus struct {
 	Restarts     int       // runs started after the first
 	LastExit     time.Time // when the last run ended; zero if none has
 	DependsOn    []Ref
+	DroppedLines int // supervised: output lines that never reached a consumer (a slow one)
 }
 
 // TaskStatus describes one tracked task.

@@ -22,9 +22,11 @@ type bus struct {
 	logger *slog.Logger
 	q      *queue.Queue[messages.Event]
 
-	mu   sync.Mutex // guards subs
-	subs []*actor.PID
-	n    atomic.Int32 // len(subs), read without mu
+	mu     sync.Mutex // guards subs and output
+	subs   []*actor.PID
+	output []*actor.PID // the subscribers that also get output lines
+	n      atomic.Int32 // len(subs), read without mu
+	nout   atomic.Int32 // len(output), read without mu
 }
 
 func newBus(system *actor.ActorSystem, hook func(messages.Event), logger *slog.Logger) *bus {
@@ -41,21 +43,53 @@ func (b *bus) active() bool {
 
 func (b *bus) publish(ev messages.Event) { b.q.Push(ev) }
 
-func (b *bus) subscribe(pid *actor.PID) {
+func (b *bus) subscribe(pid *actor.PID, output bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, s := range b.subs {
+	if output && !contains(b.output, pid) {
+		b.output = append(b.output, pid)
+		b.nout.Store(int32(len(b.output)))
+	}
+	if !contains(b.subs, pid) {
+		b.subs = append(b.subs, pid)
+		b.n.Store(int32(len(b.subs)))
+	}
+}
+
+func contains(pids []*actor.PID, pid *actor.PID) bool {
+	for _, s := range pids {
 		if s.Equal(pid) {
-			return
+			return true
 		}
 	}
-	b.subs = append(b.subs, pid)
-	b.n.Store(int32(len(b.subs)))
+	return false
+}
+
+// sendOutput sends a line to the subscribers that asked for output. It runs
+// on a capture goroutine.
+func (b *bus) sendOutput(l messages.OutputLine) {
+	if b.nout.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	subs := b.output
+	b.mu.Unlock()
+	for _, s := range subs {
+		line := l
+		b.system.Root.Send(s, &line)
+	}
 }
 
 func (b *bus) unsubscribe(pid *actor.PID) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for i, s := range b.output {
+		if s.Equal(pid) {
+			b.output = append(b.output[:i:i], b.output[i+1:]...)
+			b.nout.Store(int32(len(b.output)))
+			break
+		}
+	}
 	for i, s := range b.subs {
 		if s.Equal(pid) {
 			b.subs = append(b.subs[:i:i], b.subs[i+1:]...)

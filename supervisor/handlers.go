@@ -611,7 +611,7 @@ func (s *supervisor) onSubscribe(ctx actor.Context, msg *messages.Subscribe) {
 	case s.closing:
 		respond(ctx, &messages.SubscribeResponse{Err: fmt.Errorf("resman: subscribe: %w", messages.ErrClosed)})
 	default:
-		s.rt.bus.subscribe(msg.Subscriber)
+		s.rt.bus.subscribe(msg.Subscriber, msg.Output)
 		ctx.Watch(msg.Subscriber)
 		respond(ctx, &messages.SubscribeResponse{})
 	}

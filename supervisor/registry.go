@@ -104,7 +104,7 @@ func (r *registry) status() messages.Status {
 			continue
 		}
 		ps := messages.ProcessStatus{Key: e.h.Key, PID: e.pid, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt),
-			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn}
+			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn, DroppedLines: e.reg.DroppedLines()}
 		if e.exited || e.lastExit != 0 {
 			ps.ExitCode = e.exitCode
 		}

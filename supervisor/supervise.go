@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -74,7 +76,8 @@ func (s *supervisor) supervise(ctx actor.Context, msg *messages.Supervise) {
 		return
 	}
 	to := ctx.Sender()
-	reg := actors.SupervisedReg(msg.Key, msg.Spec, actors.ProcessConfig{Cgroups: s.cfg.Cgroup, Guard: s.guard, Reaper: s.reaper}, msg.Lifecycle.Restart)
+	reg := actors.SupervisedReg(msg.Key, msg.Spec,
+		actors.ProcessConfig{Cgroups: s.cfg.Cgroup, Guard: s.guard, Reaper: s.reaper, Output: s.output}, msg.Lifecycle.Restart)
 	s.track(ctx, msg, reg.WithLifecycle(msg.Lifecycle), true, func(e *entry) {
 		e.op, e.supervised = op, true
 		e.started = func(_ *actors.Started, err error) { send(s.system, to, &messages.SuperviseResponse{Err: err}) }
@@ -179,4 +182,59 @@ func (s *supervisor) publishWith(e *entry, ev messages.Event) {
 	}
 	ev.Kind, ev.Key, ev.PID, ev.Restarts, ev.At = e.h.Kind, e.h.Key, e.pid, e.restarts, time.Now()
 	s.rt.bus.publish(ev)
+}
+
+// outputSink is where supervised processes' output lines go besides their
+// tails: the output hook, the logger (one record per line at Info, only
+// when it is enabled: the default logger is silent), and the subscribers
+// that asked for output. It runs on the capture goroutines, so a slow hook
+// only makes the capture drop the oldest lines of that process.
+func (s *supervisor) outputSink() func(messages.OutputLine) {
+	hook, logger, bus := s.cfg.OutputHook, s.cfg.Logger, s.rt.bus
+	logging := logger.Enabled(context.Background(), slog.LevelInfo)
+	return func(l messages.OutputLine) {
+		if hook != nil {
+			s.callOutputHook(hook, l)
+		}
+		if logging {
+			logger.Info(l.Text, "key", l.Key, "pid", l.PID, "stream", l.Stream)
+		}
+		bus.sendOutput(l)
+	}
+}
+
+func (s *supervisor) callOutputHook(hook func(messages.OutputLine), l messages.OutputLine) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.Logger.Error("resman: output hook panicked", "key", l.Key, "panic", fmt.Sprint(r))
+		}
+	}()
+	hook(l)
+}
+
+// tail answers a Tail from the process's tail, which its capture
+// goroutines fill and which is safe to read from here.
+func (s *supervisor) tail(ctx actor.Context, msg *messages.Tail) {
+	const op = "tail"
+	e := s.reg.get(messages.KindProcess, msg.Key)
+	var err error
+	switch {
+	case msg.Key == "":
+		err = messages.Invalid(messages.KindProcess, msg.Key, op, "empty key")
+	case msg.N <= 0:
+		err = messages.Invalid(messages.KindProcess, msg.Key, op, fmt.Sprintf("n = %d: ask for at least one line", msg.N))
+	case s.closing:
+		err = messages.NewError(messages.KindProcess, msg.Key, op, messages.ErrClosed)
+	case e == nil || e.pending:
+		err = messages.NewError(messages.KindProcess, msg.Key, op, messages.ErrNotRegistered)
+	}
+	if err != nil {
+		respond(ctx, &messages.TailResponse{Err: err})
+		return
+	}
+	lines, ok := e.reg.Tail(msg.N)
+	if !ok {
+		err = messages.Invalid(messages.KindProcess, msg.Key, op, "not started by Supervise: its output is not captured")
+	}
+	respond(ctx, &messages.TailResponse{Lines: lines, Err: err})
 }

@@ -25,12 +25,13 @@ import (
 
 // Config configures a supervisor.
 type Config struct {
-	DefaultTimeout time.Duration        // grace period when a request leaves it zero
-	Logger         *slog.Logger         // never nil after defaults
-	EventHook      func(messages.Event) // called for every event, in order, off the supervisor's goroutine
-	Cgroup         *CgroupRoot          // if not nil, StartProcess puts each process in a cgroup of its own below it
-	Refuse         error                // if not nil, every registration fails with it: a configuration error Props had no way to return
-	Subreaper      bool                 // the host is a child subreaper (BecomeSubreaper): the orphans of tracked trees are reaped
+	DefaultTimeout time.Duration             // grace period when a request leaves it zero
+	Logger         *slog.Logger              // never nil after defaults
+	EventHook      func(messages.Event)      // called for every event, in order, off the supervisor's goroutine
+	OutputHook     func(messages.OutputLine) // called for every output line of supervised processes, in order per process
+	Cgroup         *CgroupRoot               // if not nil, StartProcess puts each process in a cgroup of its own below it
+	Refuse         error                     // if not nil, every registration fails with it: a configuration error Props had no way to return
+	Subreaper      bool                      // the host is a child subreaper (BecomeSubreaper): the orphans of tracked trees are reaped
 }
 
 // CgroupRoot is a directory on a writable cgroup v2 hierarchy.
@@ -108,8 +109,9 @@ type supervisor struct {
 	free     freeChildren        // children whose registration has ended, for the next ones
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
-	toSelf   func(msg any) // sends msg to the supervisor; safe from any goroutine
-	guard    *proc.Guard   // kills the tracked process groups if the host dies; closed at Stopped
+	toSelf   func(msg any)             // sends msg to the supervisor; safe from any goroutine
+	output   func(messages.OutputLine) // where supervised processes' output goes (outputSink); set in Started
+	guard    *proc.Guard               // kills the tracked process groups if the host dies; closed at Stopped
 
 	reaper *proc.Subreaper // reaps the orphans of tracked trees (Config.Subreaper), else nil; closed at Stopped
 }
@@ -139,6 +141,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			s.opts = actors.Options{DefaultTimeout: s.cfg.DefaultTimeout, Logger: s.cfg.Logger, Dispatcher: s.rt.pool}
 			root, self := s.system.Root, s.self
 			s.toSelf = func(msg any) { root.Send(self, msg) }
+			s.output = s.outputSink()
 		}
 	case *actor.Stopping:
 		// protoactor stops the children next; each ends its resource before
@@ -253,6 +256,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.onShutdown(ctx)
 	case *Undo:
 		s.undo(ctx, msg.Request)
+	case *messages.Tail:
+		s.tail(ctx, msg)
 	case *messages.GetStatus:
 		respond(ctx, &messages.GetStatusResponse{Status: s.reg.status()})
 	case *messages.Subscribe:
