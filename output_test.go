@@ -22,8 +22,8 @@ type lineLog struct {
 }
 
 func (h *lineLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h *lineLog) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h *lineLog) WithGroup(string) slog.Handler           { return h }
+func (h *lineLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *lineLog) WithGroup(string) slog.Handler            { return h }
 func (h *lineLog) Handle(_ context.Context, r slog.Record) error {
 	m := map[string]string{"msg": r.Message, "level": r.Level.String()}
 	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
