@@ -67,6 +67,28 @@
 // [Manager.RegisterCloser] tracks an [io.Closer]. The cleanup gets a context
 // with the grace-period deadline; its error, panic or overrun is returned.
 //
+// # Supervision
+//
+// [Manager.Supervise] runs a [ProcessSpec] as a supervised process: each
+// run gets its own process group (a cgroup with [WithCgroup]) and a
+// parent-death signal, and its stdout and stderr are captured line by line
+// ([Manager.Tail], [WithOutputHook], the logger, and actors subscribed with
+// Output). [WithRestart] restarts runs by a [RestartPolicy] (never, on
+// failure, always; exponential backoff with jitter, a reset after a long
+// run, and an optional limit within a window, past which the process stays
+// registered in StateFailed and waiters get [ErrRestartLimit]); a run that
+// resman ended is never restarted, and a stop during a backoff cancels the
+// restart. [Manager.RestartProcess] restarts by hand. [Manager.Go] takes a
+// policy too; the returned Task then stands for the whole supervision.
+//
+// [DependsOn] orders resources: CleanupAll, Shutdown and a parent actor's
+// stop end dependents first (independent ones at once), a stop of a
+// resource stops its dependents first, and unregistering a dependency is
+// refused. [WithReady] makes Supervise, StartProcess and Go return once the
+// first run is ready (a TCP port, an HTTP 2xx, an output line, a func); a
+// dependent waits for it. [WithStopSignal] and [WithGracePeriod] set what
+// every stop of a resource uses, CleanupAll's included.
+//
 // # Guarantees
 //
 // Every stop, cancel and cleanup runs at most once per registration,

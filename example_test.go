@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"time"
 
@@ -146,4 +147,29 @@ func ExampleResourceError() {
 	// Output:
 	// resman: stop process "missing": not registered
 	// true
+}
+
+func ExampleManager_Supervise() {
+	ctx := context.Background()
+	m, _ := resman.New()
+	defer m.Close()
+
+	// A run that fails twice, then succeeds: restarted on failure.
+	dir, _ := os.MkdirTemp("", "resman-example")
+	defer os.RemoveAll(dir)
+	spec := resman.ProcessSpec{
+		Command: []string{"sh", "-c", `n=$(cat runs 2>/dev/null || echo 0); echo $((n+1)) > runs; echo "run $((n+1))"; [ $n -ge 2 ]`},
+		Dir:     dir,
+	}
+	err := m.Supervise(ctx, "flaky", spec, resman.WithRestart(resman.RestartPolicy{
+		Mode:    resman.RestartOnFailure,
+		Backoff: 10 * time.Millisecond,
+	}))
+	if err != nil {
+		panic(err)
+	}
+	state, _ := m.WaitProcess(ctx, "flaky") // returns when no restart will follow
+	st, _ := m.Status(ctx)
+	fmt.Println("exit code", state.ExitCode(), "after", st.Processes[0].Restarts, "restarts")
+	// Output: exit code 0 after 2 restarts
 }
