@@ -15,9 +15,9 @@ import (
 // after its timeout (upstream issue #1145), so the facade never lets a
 // caller's deadline become a Future timeout: each request is answered to a
 // reply process, with no timer, that waits for the supervisor's one reply
-// whether or not the caller still does. A reply process whose reply was
-// read serves the next request (the registry is not touched per request);
-// one whose caller gave up unregisters itself when its reply comes.
+// whether or not the caller still does; one whose caller gave up
+// unregisters itself when its reply comes. Where reply processes come from
+// is a replySource: fresh ones, or the stock of replies.go.
 
 // replyProcess is an actor.Process that hands one reply to a channel.
 type replyProcess struct {
@@ -46,60 +46,31 @@ func (r *replyProcess) SendSystemMessage(*actor.PID, any) {}
 
 func (r *replyProcess) Stop(pid *actor.PID) { r.system.ProcessRegistry.Remove(pid) }
 
-// replies is a Manager's stock of reply processes whose reply was read.
-type replies struct {
-	system *actor.ActorSystem
-	mu     sync.Mutex
-	free   []*replyProcess
-	closed bool // the Manager is shut down: no more stock
+// replySource hands the facade a reply process per request and takes it
+// back once its reply was read.
+type replySource interface {
+	get() *replyProcess
+	took(r *replyProcess, resp any) (any, error) // r's reply resp was read: r is done with
+	close()                                      // the Manager is shut down
 }
 
-// maxFreeReplies bounds the stock: as many as callers wait at once, up to this.
-const maxFreeReplies = 256
+// fresh is the plain replySource: a reply process registered for each
+// request and unregistered once its reply was read.
+type fresh struct{ system *actor.ActorSystem }
 
-func (rs *replies) get() *replyProcess {
-	rs.mu.Lock()
-	if n := len(rs.free); n > 0 {
-		r := rs.free[n-1]
-		rs.free = rs.free[:n-1]
-		rs.mu.Unlock()
-		return r
-	}
-	rs.mu.Unlock()
-	r := &replyProcess{system: rs.system, ch: make(chan any, 1)}
-	r.pid, _ = rs.system.ProcessRegistry.Add(r, "resman-reply"+rs.system.ProcessRegistry.NextId())
-	return r
-}
+func (f fresh) get() *replyProcess { return newReplyProcess(f.system) }
 
-// put takes back a reply process whose reply was read.
-func (rs *replies) put(r *replyProcess) {
-	r.state.Store(replyWaiting)
-	rs.mu.Lock()
-	if !rs.closed && len(rs.free) < maxFreeReplies {
-		rs.free = append(rs.free, r)
-		r = nil
-	}
-	rs.mu.Unlock()
-	if r != nil {
-		rs.system.ProcessRegistry.Remove(r.pid)
-	}
-}
-
-// took takes back r, whose reply resp was read, and returns the reply.
-func (rs *replies) took(r *replyProcess, resp any) (any, error) {
-	rs.put(r)
+func (f fresh) took(r *replyProcess, resp any) (any, error) {
+	f.system.ProcessRegistry.Remove(r.pid)
 	return replied(resp)
 }
 
-// close unregisters the stock; later puts unregister at once.
-func (rs *replies) close() {
-	rs.mu.Lock()
-	free := rs.free
-	rs.free, rs.closed = nil, true
-	rs.mu.Unlock()
-	for _, r := range free {
-		rs.system.ProcessRegistry.Remove(r.pid)
-	}
+func (fresh) close() {}
+
+func newReplyProcess(system *actor.ActorSystem) *replyProcess {
+	r := &replyProcess{system: system, ch: make(chan any, 1)}
+	r.pid, _ = system.ProcessRegistry.Add(r, "resman-reply"+system.ProcessRegistry.NextId())
+	return r
 }
 
 // monitor closes a channel when the supervisor terminates, so that no caller

@@ -26,7 +26,7 @@ type Manager struct {
 	pid     *actor.PID
 	sup     actor.Process       // the supervisor's process: see post
 	gone    <-chan struct{}     // closed when the supervisor has terminated
-	replies *replies            // reply processes ready for the next request
+	replies replySource         // a reply process per request
 	rt      *supervisor.Runtime // nil when attached: the spawner owns it
 	owned   bool                // New created system: Shutdown shuts it down
 

@@ -137,98 +137,6 @@ func WaitGroupEmpty(pgid int, st Stamp, until Until) bool {
 	return pollUntil(func() bool { return GroupEmpty(pgid, st) }, until)
 }
 
-// maxProbe is the most pids a probe reads (those neither tracked nor gone)
-// before it leaves the answer to a pass over /proc; maxSpan bounds the pids
-// it considers at all (a kill(pid, 0) each, 0.3 µs): past either, a pass
-// is cheaper.
-const (
-	maxProbe = 256
-	maxSpan  = 4096
-)
-
-// forkRate bounds how many pids a machine hands out per second; it only
-// serves to rule out a wrap of the pid counter before a registration.
-const forkRate = 2_000_000
-
-// Stamp is the pid counter's state before a leader started: where its
-// descendants' pids begin. The zero Stamp makes GroupEmpty use a pass.
-type Stamp struct {
-	leader  int
-	last    int // the newest pid then
-	forks   int // forks since boot then
-	tasks   int // tasks (threads) alive then
-	pidMax  int
-	trusted bool
-}
-
-// NewStamp reads the counters; call it just before starting the leader and
-// set the leader with Leader once it has started.
-func NewStamp() Stamp {
-	var st Stamp
-	st.last, st.tasks, st.trusted = readLoadavg()
-	forks, ok := readForks()
-	st.forks, st.pidMax = forks, pidMax()
-	st.trusted = st.trusted && ok && st.pidMax > 0
-	return st
-}
-
-// Leader returns st for the leader pid, which started after st was taken.
-func (st Stamp) Leader(pid int) Stamp {
-	st.leader = pid
-	return st
-}
-
-// StampRegistered returns a Stamp for a leader that started before it was
-// registered: good only if it is young enough that the pid counter cannot
-// have wrapped since it started.
-func StampRegistered(pid int) Stamp {
-	st := NewStamp().Leader(pid)
-	if !st.trusted || st.last < pid {
-		st.trusted = false
-		return st
-	}
-	age, ok := processAge(pid)
-	window := time.Duration(float64(st.pidMax-300-st.tasks) / forkRate * float64(time.Second))
-	st.trusted = ok && age >= 0 && age < window
-	return st
-}
-
-// probe answers GroupEmpty from the pids handed out since st; sure is false
-// when it cannot (no stamp, the counter may have wrapped, too many pids).
-func (st Stamp) probe(pgid int) (empty, sure bool) {
-	if !st.trusted || st.leader <= 0 {
-		return false, false
-	}
-	last, tasks, ok := readLoadavg()
-	forks, ok2 := readForks()
-	if !ok || !ok2 || last < st.last || last < st.leader {
-		return false, false // the counter wrapped
-	}
-	// The counter moves by one per pid handed out plus one per pid in use it
-	// skips: fewer than a full turn since st means no wrap came back around.
-	if (forks-st.forks)+st.tasks+tasks >= st.pidMax-300 {
-		return false, false
-	}
-	if last-st.leader > maxSpan {
-		return false, false
-	}
-	buf := make([]byte, 512)
-	probes := 0
-	for pid := st.leader + 1; pid <= last; pid++ {
-		if isKnown(pid) || unix.Kill(pid, 0) == unix.ESRCH {
-			continue
-		}
-		if probes++; probes > maxProbe {
-			return false, false
-		}
-		g, state, ok := readStat("/proc/"+strconv.Itoa(pid)+"/stat", buf)
-		if ok && g == pgid && state != 'Z' && state != 'X' && state != 'x' {
-			return false, true
-		}
-	}
-	return true, true
-}
-
 // Until is the end of a wait, read at each poll: another goroutine may
 // bring it forward while the wait runs (a stop that comes while an exited
 // leader's group is being cleared escalates at its own deadline).
@@ -321,38 +229,6 @@ func statFields(b []byte) [][]byte {
 	return bytes.Fields(b[i+1:])
 }
 
-// readLoadavg returns the newest pid and the number of tasks from
-// /proc/loadavg ("0.00 0.01 0.05 1/123 4567").
-func readLoadavg() (last, tasks int, ok bool) {
-	b, err := readSmall("/proc/loadavg")
-	if err != nil {
-		return 0, 0, false
-	}
-	f := bytes.Fields(b)
-	if len(f) < 5 {
-		return 0, 0, false
-	}
-	_, t, found := bytes.Cut(f[3], []byte("/"))
-	tasks, err1 := strconv.Atoi(string(t))
-	last, err2 := strconv.Atoi(string(f[4]))
-	return last, tasks, found && err1 == nil && err2 == nil
-}
-
-// readForks returns the number of forks since boot ("processes" in /proc/stat).
-func readForks() (int, bool) {
-	b, err := readSmall("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	for line := range bytes.Lines(b) {
-		if v, ok := bytes.CutPrefix(line, []byte("processes ")); ok {
-			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
-			return n, err == nil
-		}
-	}
-	return 0, false
-}
-
 var pidMaxOnce = sync.OnceValue(func() int {
 	b, err := readSmall("/proc/sys/kernel/pid_max")
 	if err != nil {
@@ -366,37 +242,6 @@ var pidMaxOnce = sync.OnceValue(func() int {
 })
 
 func pidMax() int { return pidMaxOnce() }
-
-// processAge returns how long ago pid started, from its stat's starttime
-// (clock ticks since boot) and /proc/uptime.
-func processAge(pid int) (time.Duration, bool) {
-	b, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	f := statFields(b)
-	if len(f) < 20 {
-		return 0, false
-	}
-	ticks, err := strconv.ParseInt(string(f[19]), 10, 64) // field 22: starttime
-	if err != nil {
-		return 0, false
-	}
-	u, err := readSmall("/proc/uptime")
-	if err != nil {
-		return 0, false
-	}
-	uf := bytes.Fields(u)
-	if len(uf) < 1 {
-		return 0, false
-	}
-	up, err := strconv.ParseFloat(string(uf[0]), 64)
-	if err != nil {
-		return 0, false
-	}
-	const hz = 100 // USER_HZ: the unit of starttime on Linux, whatever the kernel's HZ
-	return time.Duration((up - float64(ticks)/hz) * float64(time.Second)), true
-}
 
 // readSmall reads a /proc file whole.
 func readSmall(path string) ([]byte, error) {

@@ -17,6 +17,11 @@ import (
 	"github.com/resman-dev/resman/messages"
 )
 
+// The Manager facade's own behaviour: what a call's error means when the
+// caller gives up, what the event hook may do, requests that race the
+// supervisor's stop, and the arguments the facade checks. The resources'
+// behaviour has files of its own (process_test.go, task_test.go, ...).
+
 // busy keeps m's supervisor busy: it fills the registry with n custom
 // resources, then queues k large Status requests (with no sender: nobody
 // waits for them). A request sent right after waits in the mailbox behind
