@@ -174,9 +174,13 @@ func TestSuperviseGivesUpAtTheLimit(t *testing.T) {
 	require.NotNil(t, state)
 	require.Equal(t, 4, state.ExitCode())
 
-	// A manual restart revives it.
+	// A manual restart revives it, and the limit counts from there.
 	require.NoError(t, m.RestartProcess(ctx, "p"))
 	require.Equal(t, 4, ev.next(t, "p", resman.EventRestarted).Restarts)
+	ev.next(t, "p", resman.EventGaveUp)
+	require.Equal(t, 7, ev.count("p", resman.EventRestarted), "3 more policy restarts after the revival")
+	_, err = m.WaitProcess(ctx, "p")
+	require.ErrorIs(t, err, resman.ErrRestartLimit)
 	require.NoError(t, m.StopProcess(ctx, "p"), "a stop just removes it")
 	_, ok = processStatus(t, m, "p")
 	require.False(t, ok)

@@ -138,7 +138,7 @@ func (s *supervisor) onRestarted(msg *actors.Restarted) {
 	if e == nil || e.ending {
 		return
 	}
-	e.state, e.pid, e.restarts, e.exited = messages.StateRunning, msg.PID, msg.Restarts, false
+	e.state, e.pid, e.restarts, e.exited, e.gaveUp = messages.StateRunning, msg.PID, msg.Restarts, false, nil
 	if msg.Starting {
 		e.state = messages.StateStarting
 	}
