@@ -14,6 +14,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/resman-dev/resman/internal/hooks"
 	"github.com/resman-dev/resman/messages"
 	"github.com/resman-dev/resman/supervisor"
 )
@@ -29,6 +30,7 @@ type Manager struct {
 	replies replySource         // a reply process per request
 	rt      *supervisor.Runtime // nil when attached: the spawner owns it
 	owned   bool                // New created system: Shutdown shuts it down
+	cgroup  string              // WithCgroup's dir, "" if none
 
 	closed       atomic.Bool // Shutdown was called: refuse new work
 	shutdownOnce sync.Once
@@ -72,6 +74,9 @@ func New(opts ...Option) (*Manager, error) {
 	}
 	m := Attach(system, pid)
 	m.rt, m.owned = rt, owned
+	if scfg := rt.Config(); scfg.Cgroup != nil {
+		m.cgroup = scfg.Cgroup.Dir()
+	}
 	return m, nil
 }
 
@@ -110,6 +115,10 @@ func supervisorProps(cfg *config) (*actor.Props, *supervisor.Runtime, error) {
 	}
 	props, rt := supervisor.Props(scfg)
 	return props, rt, nil
+}
+
+func init() {
+	hooks.CgroupRoot = func(m any) string { return m.(*Manager).cgroup }
 }
 
 // Props returns the supervisor's props, to spawn under an actor of your own;

@@ -48,12 +48,16 @@ func BecomeSubreaper() error { return proc.BecomeSubreaper() }
 
 // Runtime lets the owner of a supervisor wait for its background work.
 type Runtime struct {
+	cfg   Config
 	bus   *bus
 	guard *proc.Guard
 	pool  *pool
 
 	reaper *proc.Subreaper // nil unless Config.Subreaper
 }
+
+// Config returns the supervisor's configuration.
+func (r *Runtime) Config() Config { return r.cfg }
 
 // Wait returns once the supervisor has stopped and the host-death watcher
 // process has exited. It does not wait for the event hook, which may be
@@ -79,7 +83,7 @@ func Props(cfg Config) (*actor.Props, *Runtime) {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 5 * time.Second
 	}
-	rt := &Runtime{pool: newPool()}
+	rt := &Runtime{pool: newPool(), cfg: cfg}
 	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt, guard: proc.NewGuard(cfg.Logger), dying: map[string]struct{}{}}
 	rt.guard = s.guard
 	if cfg.Subreaper {

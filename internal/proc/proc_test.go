@@ -269,3 +269,41 @@ func TestCgroupNamesSurviveALeftover(t *testing.T) {
 	require.NoError(t, cg.Remove())
 	require.NoError(t, first.Remove())
 }
+
+func TestUsageOf(t *testing.T) {
+	// A busy loop, so its CPU time grows.
+	cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var u Usage
+	require.Eventually(t, func() bool {
+		var err error
+		u, err = UsageOf(cmd.Process.Pid, "")
+		require.NoError(t, err)
+		return u.CPU >= 20*time.Millisecond
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Positive(t, u.Memory, "resident memory")
+	require.Less(t, u.Memory, int64(1<<30))
+
+	root := testCgroupRoot(t)
+	cg, err := root.New()
+	require.NoError(t, err)
+	in := exec.Command("/bin/sh", "-c", "while :; do :; done")
+	in.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
+	require.NoError(t, in.Start())
+	cg.Close()
+	defer func() {
+		_ = cg.Kill()
+		cg.WaitEmpty(At(time.Now().Add(5 * time.Second)))
+		_ = in.Wait()
+		_ = cg.Remove()
+	}()
+	require.Equal(t, cg.Dir(), cgroupDir(in.Process.Pid, root.Dir()))
+	require.Eventually(t, func() bool {
+		u, err := UsageOf(in.Process.Pid, root.Dir())
+		require.NoError(t, err)
+		return u.CPU >= 20*time.Millisecond && u.Memory > 0
+	}, 10*time.Second, 5*time.Millisecond, "summed over its cgroup")
+	_, err = UsageOf(1<<30, "")
+	require.Error(t, err, "no such process")
+}
