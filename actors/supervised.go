@@ -245,6 +245,9 @@ func (s *supervised) runEnded(r *Reg, msg *runEnded) {
 		r.abandon()
 		return
 	}
+	if len(s.restarts) > 0 {
+		s.answerRestarts(r, fmt.Errorf("the new run exited (code %d) before its ready check passed", msg.ex.ExitCode))
+	}
 	s.decide(r, lasted, msg.ex.ExitCode == 0, msg.ex)
 }
 
@@ -280,7 +283,9 @@ func (s *supervised) readyDone(r *Reg, msg *readyDone) {
 		s.up(r)
 		return
 	}
-	// Not ready in time: the run is stopped, and is a failed run.
+	// Not ready in time: the run is stopped, and is a failed run (a
+	// RestartProcess waiting for it fails, and is not made again).
+	s.answerRestarts(r, fmt.Errorf("%w: %v", messages.ErrTimeout, msg.err))
 	s.haltRun(r, msg.err)
 }
 
