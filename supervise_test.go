@@ -480,3 +480,25 @@ func TestStartProcessReadyCheck(t *testing.T) {
 	require.NoError(t, m.StartProcess(ctx, "never", sh("exec sleep 300")), "the key is free again")
 	require.NoError(t, m.CleanupAll(ctx))
 }
+
+func TestRestartProcessWhoseRunIsNeverReady(t *testing.T) {
+	m := newManager(t)
+	ctx := ctxT(t)
+	var checks atomic.Int32
+	require.NoError(t, m.Supervise(ctx, "p", spec("exec sleep 300"), resman.WithReady(resman.ReadyCheck{
+		Func: func(context.Context) error {
+			if checks.Add(1) == 1 {
+				return nil // only the first run is ever ready
+			}
+			return errors.New("not ready")
+		},
+		Timeout: 200 * time.Millisecond, Interval: 10 * time.Millisecond,
+	})))
+	err := m.RestartProcess(ctx, "p")
+	require.ErrorIs(t, err, resman.ErrTimeout, "the new run failed its check")
+	require.Eventually(t, func() bool {
+		ps, _ := processStatus(t, m, "p")
+		return ps.State == resman.StateExited
+	}, 10*time.Second, time.Millisecond, "a failed run, not restarted without a policy")
+	require.NoError(t, m.StopProcess(ctx, "p"))
+}
