@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,20 +154,13 @@ func TestDependentWaitsForItsDependencyToBeReady(t *testing.T) {
 	ev := newEvents()
 	m := newManager(t, resman.WithEventHook(ev.hook))
 	ctx := ctxT(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	port := addr[strings.LastIndexByte(addr, ':')+1:]
-	server := fmt.Sprintf(`exec python3 -c 'import socket,time
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-time.sleep(0.3); s.bind(("127.0.0.1", %s)); s.listen(); time.sleep(300)'`, port)
+	addr, server := lateServer(t)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := m.Supervise(ctx, "server", spec(server), resman.WithReady(resman.ReadyCheck{TCP: addr, Interval: 10 * time.Millisecond})); err != nil {
+		if err := m.Supervise(ctx, "server", server, resman.WithReady(resman.ReadyCheck{TCP: addr, Interval: 10 * time.Millisecond})); err != nil {
 			t.Error(err)
 		}
 	}()

@@ -39,22 +39,7 @@ func ppid(pid int) int {
 // childrenOf lists pid's children, waiting until there are want of them.
 func childrenOf(t *testing.T, pid, want int) []int {
 	t.Helper()
-	var pids []int
-	require.Eventually(t, func() bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
-		if err != nil {
-			return false
-		}
-		pids = pids[:0]
-		for _, f := range strings.Fields(string(b)) {
-			n, err := strconv.Atoi(f)
-			if err == nil {
-				pids = append(pids, n)
-			}
-		}
-		return len(pids) >= want
-	}, 10*time.Second, 2*time.Millisecond)
-	return pids
+	return readPIDs(t, "/proc/"+strconv.Itoa(pid)+"/task/"+strconv.Itoa(pid)+"/children", want)
 }
 
 // requireNoTrace asserts that none of pids exists, not even as a zombie.

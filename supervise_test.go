@@ -275,15 +275,11 @@ func TestSuperviseReadyCheck(t *testing.T) {
 	ev := newEvents()
 	m := newManager(t, resman.WithEventHook(ev.hook))
 	ctx := ctxT(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	addr, server := lateServer(t)
 
 	// Never ready: stopped, nothing tracked, ErrTimeout.
 	f := filepath.Join(t.TempDir(), "pid")
-	err = m.Supervise(ctx, "deaf", spec("echo $$ > "+f+"; exec sleep 300"),
+	err := m.Supervise(ctx, "deaf", spec("echo $$ > "+f+"; exec sleep 300"),
 		resman.WithReady(resman.ReadyCheck{TCP: addr, Timeout: 300 * time.Millisecond, Interval: 20 * time.Millisecond}))
 	require.ErrorIs(t, err, resman.ErrTimeout)
 	require.False(t, exists(readPIDs(t, f, 1)[0]))
@@ -291,11 +287,8 @@ func TestSuperviseReadyCheck(t *testing.T) {
 	require.False(t, ok)
 
 	// Ready once it listens: Supervise returns after that.
-	script := fmt.Sprintf(`exec python3 -c 'import socket,time
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-time.sleep(0.2); s.bind(("127.0.0.1", %s)); s.listen(); time.sleep(300)'`, port)
 	start := time.Now()
-	require.NoError(t, m.Supervise(ctx, "server", spec(script),
+	require.NoError(t, m.Supervise(ctx, "server", server,
 		resman.WithReady(resman.ReadyCheck{TCP: addr, Interval: 20 * time.Millisecond})))
 	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
 	conn, err := net.Dial("tcp", addr)
@@ -303,6 +296,20 @@ time.sleep(0.2); s.bind(("127.0.0.1", %s)); s.listen(); time.sleep(300)'`, port)
 	require.NoError(t, conn.Close())
 	ev.next(t, "server", resman.EventReady)
 	require.NoError(t, m.StopProcess(ctx, "server"))
+}
+
+// lateServer returns a free loopback address and a process that starts
+// listening on it 200 ms after it starts.
+func lateServer(t *testing.T) (string, resman.ProcessSpec) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	return addr, spec(fmt.Sprintf(`exec python3 -c 'import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+time.sleep(0.2); s.bind(("127.0.0.1", %s)); s.listen(); time.sleep(300)'`, port))
 }
 
 func TestSupervisionBadInput(t *testing.T) {
