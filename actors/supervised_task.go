@@ -80,6 +80,9 @@ func (l *taskLoop) run(ctx context.Context) error {
 			return err // a cancel during the backoff cancels the restart
 		case <-t.C:
 		}
+		if ctx.Err() != nil {
+			return err // cancelled as the backoff ended: select may pick either
+		}
 		l.rs.restarts++
 		l.report(&Restarted{H: l.h, Restarts: l.rs.restarts, Starting: l.lc.Ready != nil})
 	}
