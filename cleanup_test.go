@@ -304,3 +304,48 @@ func TestConcurrentUnregistersHandBackOnce(t *testing.T) {
 		task.Cancel()
 	}
 }
+
+// TestCleanupAllDuringAFailingStartReturns: a CleanupAll (or Shutdown) that
+// finds a registration whose start is still under way waits for it, and
+// returns once that start has failed or been ended; it never waits forever.
+// Found by the model-based stress test (its probe, a Supervise that cannot
+// start, racing a CleanupAll).
+func TestCleanupAllDuringAFailingStartReturns(t *testing.T) {
+	t.Run("ended before its ready check passed", func(t *testing.T) {
+		m := newManager(t)
+		ctx := ctxT(t)
+		polled := make(chan struct{})
+		var once sync.Once
+		supervised := make(chan error, 1)
+		go func() {
+			supervised <- m.Supervise(ctx, "never-ready", spec("exec sleep 300"), resman.WithReady(resman.ReadyCheck{
+				Func:     func(context.Context) error { once.Do(func() { close(polled) }); return errors.New("not ready") },
+				Timeout:  time.Minute,
+				Interval: 5 * time.Millisecond,
+			}))
+		}()
+		<-polled // the run is up, its registration not yet: the start is under way
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		require.NoError(t, m.CleanupAll(cctx), "CleanupAll ends the start and returns")
+		require.Error(t, <-supervised, "Supervise fails: nothing is tracked")
+		_, ok := processStatus(t, m, "never-ready")
+		require.False(t, ok)
+	})
+	t.Run("first start fails", func(t *testing.T) {
+		m := newManager(t)
+		ctx := ctxT(t)
+		for i := range 100 {
+			key := fmt.Sprint("p", i)
+			supervised := make(chan error, 1)
+			go func() {
+				supervised <- m.Supervise(ctx, key, resman.ProcessSpec{Command: []string{"/nonexistent/resman-test"}})
+			}()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := m.CleanupAll(cctx)
+			cancel()
+			require.Error(t, <-supervised)
+			require.NoError(t, err, "round %d: CleanupAll caught the failing start", i)
+		}
+	})
+}

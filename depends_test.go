@@ -8,12 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/messages"
+	"github.com/resman-dev/resman/supervisor"
 )
 
 // termRecorder is a shell script that, on SIGTERM, appends its name to f and
@@ -179,4 +182,87 @@ func TestDependentWaitsForItsDependencyToBeReady(t *testing.T) {
 	reg := ev.next(t, "client", resman.EventRegistered)
 	require.False(t, reg.At.Before(ready.At), "the client started after the server was ready")
 	require.NoError(t, m.CleanupAll(ctx))
+}
+
+// TestUndoOfARegistrationWaitingForADependency: a caller that gives up on a
+// registration waiting for a dependency that is still starting leaves
+// nothing tracked, even when the waiting request is queued again (as every
+// drop of another registration does) behind the undo its caller sent.
+// The requests go in by hand, in the order the facade would send them, so
+// that the mailbox order is certain. Found by the model-based stress test.
+func TestUndoOfARegistrationWaitingForADependency(t *testing.T) {
+	system := newSystem(t)
+	m, err := resman.New(resman.WithActorSystem(system))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	ctx := ctxT(t)
+	var ready atomic.Bool
+	polled := make(chan struct{})
+	var once sync.Once
+	supervised := make(chan error, 1)
+	go func() {
+		supervised <- m.Supervise(ctx, "db", spec("exec sleep 300"), resman.WithReady(resman.ReadyCheck{
+			Func: func(context.Context) error {
+				once.Do(func() { close(polled) })
+				if ready.Load() {
+					return nil
+				}
+				return errors.New("not yet")
+			},
+			Interval: time.Millisecond,
+		}))
+	}()
+	<-polled // db is starting: a registration that depends on it waits
+	require.NoError(t, m.RegisterCustomResource(ctx, "other", 1, noop))
+
+	var cleaned atomic.Int32
+	req := &messages.RegisterCustomResource{Key: "pool", Resource: 2,
+		Cleanup:   func(context.Context, any) error { cleaned.Add(1); return nil },
+		Lifecycle: messages.Lifecycle{DependsOn: []messages.Ref{{Kind: resman.KindProcess, Key: "db"}}}}
+	system.Root.Send(m.PID(), req)                                              // waits for db
+	system.Root.Send(m.PID(), &messages.UnregisterCustomResource{Key: "other"}) // a drop: the waiting request is queued again...
+	system.Root.Send(m.PID(), &supervisor.Undo{Request: req})                   // ...behind its caller's undo
+	ready.Store(true)
+	require.NoError(t, <-supervised)
+
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Empty(t, st.CustomResources, "its caller gave up: pool is not tracked")
+	require.NoError(t, m.CleanupAll(ctx))
+	require.Zero(t, cleaned.Load(), "nor cleaned up: it is its caller's")
+}
+
+// TestUndoOfACustomResourceOthersDependOn: a caller that gives up on
+// registering a custom resource leaves nothing tracked, even when another
+// registration came to depend on it before the undo was served; its cleanup
+// never runs (the caller, told it failed, cleans it up itself). The requests
+// go in by hand, in the order two callers would send them, so that the
+// mailbox order is certain. Found by the model-based stress test.
+func TestUndoOfACustomResourceOthersDependOn(t *testing.T) {
+	system := newSystem(t)
+	m, err := resman.New(resman.WithActorSystem(system))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	ctx := ctxT(t)
+
+	var cleaned atomic.Int32
+	req := &messages.RegisterCustomResource{Key: "pool", Resource: 1,
+		Cleanup: func(context.Context, any) error { cleaned.Add(1); return nil }}
+	system.Root.Send(m.PID(), req) // its caller gives up...
+	system.Root.Send(m.PID(), &messages.RegisterCustomResource{Key: "user", Resource: 2, Cleanup: noop,
+		Lifecycle: messages.Lifecycle{DependsOn: []messages.Ref{{Kind: resman.KindCustomResource, Key: "pool"}}}}) // ...another caller depends on it...
+	system.Root.Send(m.PID(), &supervisor.Undo{Request: req}) // ...and the undo comes
+
+	require.Eventually(t, func() bool {
+		st, err := m.Status(ctx)
+		require.NoError(t, err)
+		for _, c := range st.CustomResources {
+			if c.Key == "pool" {
+				return false
+			}
+		}
+		return true
+	}, 2*time.Second, time.Millisecond, "its caller gave up: pool is not tracked")
+	require.NoError(t, m.CleanupAll(ctx))
+	require.Zero(t, cleaned.Load(), "nor cleaned up: it is its caller's")
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,6 +431,52 @@ func TestGoGivesUpAndStopsDuringBackoff(t *testing.T) {
 	require.Less(t, time.Since(start), time.Second)
 	<-task.Done()
 	require.EqualValues(t, 1, runs.Load(), "the restart was cancelled")
+}
+
+// TestGoCancelAfterBackoffTimerStartsNoRun: a cancel that comes after the
+// backoff timer has fired, but before the task's goroutine has run again,
+// still cancels the restart: no run starts with its context cancelled.
+// With one P the order is certain: a spinning goroutine holds the P past
+// the backoff timer; when it lets go, the backoff timer and then this
+// test's sleep fire, and the goroutine woken last (this one) runs first.
+// Found by the model-based stress test (a few runs in each, counted as
+// cancelledRuns).
+func TestGoCancelAfterBackoffTimerStartsNoRun(t *testing.T) {
+	ev := newEvents()
+	m := newManager(t, resman.WithEventHook(ev.hook))
+	ctx := ctxT(t)
+	for i := range 20 {
+		key := fmt.Sprint("t", i)
+		var runs, cancelled atomic.Int32
+		func() {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			task, err := m.Go(ctx, key, func(ctx context.Context) error {
+				n := runs.Add(1)
+				if ctx.Err() != nil {
+					cancelled.Add(1)
+				}
+				if n == 1 {
+					return errors.New("the first run fails")
+				}
+				<-ctx.Done()
+				return nil
+			}, resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartOnFailure, Backoff: time.Millisecond}))
+			require.NoError(t, err)
+			ev.next(t, key, resman.EventRestarting)
+			spun := make(chan struct{})
+			go func() { // holds the P past the backoff timer
+				for start := time.Now(); time.Since(start) < 5*time.Millisecond; {
+				}
+				close(spun)
+			}()
+			time.Sleep(2 * time.Millisecond) // not a synchronisation: the timer that must fire after the backoff's
+			task.Cancel()
+			<-spun
+			<-task.Done()
+		}()
+		require.Zero(t, cancelled.Load(), "round %d: a run started after the cancel (%d runs)", i, runs.Load())
+		require.NoError(t, m.CancelTask(ctx, key))
+	}
 }
 
 func TestGoReadyCheck(t *testing.T) {
