@@ -270,13 +270,10 @@ func unregistered(err error, kind resman.Kind, key string) error {
 	return allowed(err, resman.ErrNotRegistered)
 }
 
-// undoWithDependencies lets callers give up on any registration. Off while
-// the undo of a registration mishandles dependencies: a registration
-// waiting for its dependency stays tracked when its undo overtakes it
-// (TestUndoOfARegistrationWaitingForADependency), and a custom resource
-// that others came to depend on is never handed back
-// (TestUndoOfACustomResourceOthersDependOn). Meanwhile those callers wait.
-const undoWithDependencies = false
+// undoWithDependencies lets callers give up on any registration, those
+// with dependencies included (TestUndoOfARegistrationWaitingForADependency,
+// TestUndoOfACustomResourceOthersDependOn cover the two cases alone).
+const undoWithDependencies = true
 
 // mayGiveUp reports whether a caller of a registration of kind under key
 // may give up (see undoWithDependencies).
@@ -476,10 +473,10 @@ func (l *ledger) tail(ctx context.Context, m *resman.Manager, r *rand.Rand) erro
 	return l.goRestarting(ctx, m, r, pickKey(r))
 }
 
-// probeUnderLoad lets claimSupervise probe a key under load. Off while a
-// CleanupAll that catches a start failing hangs
-// (TestCleanupAllDuringAFailingStartReturns): the probe's start fails.
-const probeUnderLoad = false
+// probeUnderLoad lets claimSupervise probe a key under load, with a start
+// that fails while a CleanupAll may be under way
+// (TestCleanupAllDuringAFailingStartReturns covers it alone).
+const probeUnderLoad = true
 
 // claimSupervise takes key for one Supervise call. After a call on key that
 // gave up, whose registration may still be on its way, it first probes the

@@ -138,6 +138,12 @@ type blocked struct {
 // waitForDeps reports whether a registration with lc must wait for a
 // process dependency that is still starting; it then keeps the request.
 func (s *supervisor) waitForDeps(ctx actor.Context, req any, lc messages.Lifecycle) bool {
+	if undone, ok := s.requeued[req]; ok {
+		delete(s.requeued, req)
+		if undone {
+			return true // its caller gave up while it was on its way back: drop it
+		}
+	}
 	if s.closing {
 		return false
 	}
@@ -158,6 +164,7 @@ func (s *supervisor) unblock() {
 	waiting := s.blocked
 	s.blocked = nil
 	for _, b := range waiting {
+		s.requeued[b.req] = false
 		if b.sender != nil {
 			s.system.Root.RequestWithCustomSender(s.self, b.req, b.sender)
 		} else {

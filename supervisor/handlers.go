@@ -235,12 +235,23 @@ func (s *supervisor) undo(ctx actor.Context, req any) {
 	if s.forget(req) {
 		return // it waited for a dependency: never registered
 	}
+	if _, ok := s.requeued[req]; ok {
+		s.requeued[req] = true // on its way back: dropped when it comes
+		return
+	}
 	e := s.reg.get(kind, key)
 	if e == nil || e.req != req || e.ending {
 		return // refused, or ended since: nothing of it is tracked
 	}
 	ignore := func(*actors.Ended, error) {}
 	if kind == messages.KindCustomResource {
+		if len(e.dependents) > 0 {
+			// Others came to depend on it since: they end first, then it is
+			// dropped without its cleanup, as it would have been alone.
+			e.ending, e.endMode, e.endOp = true, actors.EndRelease, "unregister"
+			s.stopDependents(ctx, e, &actors.End{Mode: actors.EndRelease, H: e.h}, false)
+			return
+		}
 		s.end(ctx, kind, key, "unregister", &actors.End{Mode: actors.EndRelease}, ignore)
 		return
 	}
@@ -261,9 +272,7 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 		s.drop(e)
 		s.recycle(e.child)
 		started(msg, messages.NewError(e.h.Kind, e.h.Key, e.op, msg.Err))
-		for _, w := range e.waiters {
-			w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
-		}
+		s.neverRegistered(e)
 		return
 	}
 	e.pending = false
@@ -274,6 +283,18 @@ func (s *supervisor) onStarted(ctx actor.Context, msg *actors.Started) {
 	}
 	started(msg, nil)
 	s.unblock()
+}
+
+// neverRegistered answers whoever waits for the end of a start that did
+// not succeed: nothing was registered, so nothing failed either (a sweep
+// that joined it counts it as done).
+func (s *supervisor) neverRegistered(e *entry) {
+	for _, w := range e.waiters {
+		w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
+	}
+	if e.sweep != nil {
+		e.sweep.settle(nil)
+	}
 }
 
 // onExited records a process exit or a task return: a supervised
@@ -430,9 +451,7 @@ func (s *supervisor) finalize(e *entry, out *actors.Ended) {
 				cause = st.Err
 			}
 			e.started(st, messages.NewError(e.h.Kind, e.h.Key, e.op, cause))
-			for _, w := range e.waiters {
-				w(nil, messages.NewError(e.h.Kind, e.h.Key, e.endOp, messages.ErrNotRegistered))
-			}
+			s.neverRegistered(e)
 			return // never started: never registered
 		}
 		e.pending, e.pid = false, st.PID

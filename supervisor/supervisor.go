@@ -84,7 +84,7 @@ func Props(cfg Config) (*actor.Props, *Runtime) {
 		cfg.DefaultTimeout = 5 * time.Second
 	}
 	rt := &Runtime{pool: newPool(), cfg: cfg}
-	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt, guard: proc.NewGuard(cfg.Logger), dying: map[string]struct{}{}}
+	s := &supervisor{cfg: cfg, reg: newRegistry(), rt: rt, guard: proc.NewGuard(cfg.Logger), dying: map[string]struct{}{}, requeued: map[any]bool{}}
 	rt.guard = s.guard
 	if cfg.Subreaper {
 		s.reaper = proc.NewSubreaper()
@@ -109,6 +109,7 @@ type supervisor struct {
 	stopping bool // protoactor is stopping us, and so our children: never Stop one (it may be gone: a dead letter)
 	shutdown *cleanup
 	blocked  []blocked           // registrations waiting for a dependency's ready check
+	requeued map[any]bool        // blocked registrations sent back to us; true: undone meanwhile
 	dying    map[string]struct{} // children told to stop whose Terminated has not come yet
 	free     freeChildren        // children whose registration has ended, for the next ones
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
