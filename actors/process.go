@@ -15,7 +15,7 @@ import (
 )
 
 // KillWait bounds how long a stop waits, after SIGKILL, for the process and
-// its group to be gone. Past it the stop reports ErrTimeout.
+// its group (or cgroup) to be gone. Past it the stop reports ErrTimeout.
 const KillWait = 5 * time.Second
 
 // owner says which goroutine has taken charge of the process's end. Only
@@ -34,7 +34,7 @@ const (
 type ProcessConfig struct {
 	Start   bool                      // StartProcess: the child starts cmd
 	Watch   *proc.ExitWatch           // RegisterProcess: the watch opened while validating
-	Cgroups *proc.CgroupRoot          // WithCgroup: StartProcess puts cmd in a cgroup of its own below it
+	Cgroups *proc.CgroupRoot          // WithCgroup: a process the child starts goes in a cgroup of its own below it
 	Guard   *proc.Guard               // the host-death watcher; nil: none
 	Reaper  *proc.Subreaper           // WithSubreaper: reaps the orphans of the process's tree; nil: none
 	Output  func(messages.OutputLine) // Supervise: where its output lines go besides its tail; nil: nowhere
@@ -43,16 +43,13 @@ type ProcessConfig struct {
 // process is the resource of a process child.
 type process struct {
 	cmd    *exec.Cmd
-	launch bool
-	watch  *proc.ExitWatch
-	cgs    *proc.CgroupRoot
-	guard  *proc.Guard
-	pgid   int                // the group to signal; 0: signal the process alone
-	stamp  proc.Stamp         // the pid counter before it started: makes group checks cheap
-	cg     *proc.Cgroup       // its cgroup, if any: a stop signals and kills it whole
+	launch bool               // the child starts cmd (else it was started by the caller)
+	watch  *proc.ExitWatch    // its exit, seen without reaping it
+	cgs    *proc.CgroupRoot   // where its cgroup goes (WithCgroup); nil: none
+	guard  *proc.Guard        // the host-death watcher; nil: none
+	reaper *proc.Subreaper    // reaps the orphans of its tree (WithSubreaper); nil: none
 	lc     messages.Lifecycle // the registration's stop signal and grace period
-
-	reaper *proc.Subreaper // reaps the orphans of its tree (WithSubreaper); nil: none
+	scope  scope              // what a stop reaches besides it: chosen once it has started
 
 	mu     sync.Mutex    // guards owner and cutAt
 	owner  owner         // who ends it; set once
@@ -95,15 +92,16 @@ func WatchProcess(cmd *exec.Cmd) (*proc.ExitWatch, error) {
 	return w, nil
 }
 
-// startCmd starts cmd, inside a fresh cgroup when configured: placed there
-// at clone time, so not even its first instruction runs outside.
-func (p *process) startCmd() error {
+// startCmd starts cmd, inside a fresh cgroup when configured (returned;
+// nil: none): placed there at clone time, so not even its first
+// instruction runs outside.
+func (p *process) startCmd() (*proc.Cgroup, error) {
 	if p.cgs == nil {
-		return p.cmd.Start()
+		return nil, p.cmd.Start()
 	}
 	cg, err := p.cgs.New()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.cmd.SysProcAttr == nil {
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
@@ -114,10 +112,9 @@ func (p *process) startCmd() error {
 	cg.Close()
 	if err != nil {
 		_ = cg.Remove()
-		return err
+		return nil, err
 	}
-	p.cg = cg
-	return nil
+	return cg, nil
 }
 
 func (p *process) start(r *Reg, closing bool) {
@@ -168,9 +165,14 @@ func (p *process) checkReady(r *Reg) {
 // begin starts cmd (when it is to be launched) and watches it: its exit is
 // reported with notify, from the watch goroutine, once it is reaped.
 func (p *process) begin(h *Handle, o *Options, notify func(msg any)) error {
+	var (
+		st proc.Stamp
+		cg *proc.Cgroup
+	)
 	if p.launch {
-		p.stamp = proc.NewStamp()
-		if err := p.startCmd(); err != nil {
+		st = proc.NewStamp()
+		var err error
+		if cg, err = p.startCmd(); err != nil {
 			return err
 		}
 	}
@@ -178,65 +180,24 @@ func (p *process) begin(h *Handle, o *Options, notify func(msg any)) error {
 		// A grandchild holding an output pipe must not hang the reap.
 		p.cmd.WaitDelay = o.timeout(p.lc.Grace)
 	}
+	p.scope = newScope(p.cmd, cg, p.launch, st, p.guard, p.reaper)
 	pid := p.cmd.Process.Pid
-	if pg, err := proc.Getpgid(pid); err == nil && pg == pid && pg != proc.OwnPgid() {
-		p.pgid = pg // it leads its own group: signal the group
-		if p.launch {
-			p.stamp = p.stamp.Leader(pid)
-		} else {
-			p.stamp = proc.StampRegistered(pid)
-		}
-		proc.TrackLeader(pid)
-	}
 	if p.watch == nil {
 		w, err := proc.OpenExitWatch(pid)
 		if err != nil { // cannot happen for a child we just started; do not leak it
-			proc.UntrackLeader(pid)
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()
-			p.removeCgroup()
+			p.scope.release()
 			return err
 		}
 		p.watch = w
 	}
-	p.guardAdd()
+	p.scope.watch()
 	if p.onRun != nil {
 		p.onRun(pid)
 	}
 	p.watch.Start(func() { p.exited(h, o, notify) })
 	return nil
-}
-
-func (p *process) guardAdd() {
-	if p.reaper != nil {
-		p.reaper.Track(p.cmd.Process.Pid, p.pgid, p.cg != nil)
-	}
-	switch {
-	case p.guard == nil:
-	case p.cg != nil:
-		p.guard.AddCgroup(p.cg.Dir())
-	case p.pgid != 0:
-		p.guard.AddGroup(p.pgid)
-	}
-}
-
-// guardRemove withdraws the process from the host-death watcher and from
-// the tracked leaders, and reaps the orphans of its tree that have died:
-// called before it is reaped or handed back.
-func (p *process) guardRemove() {
-	if p.reaper != nil {
-		p.reaper.Release(p.cmd.Process.Pid)
-	}
-	if p.pgid != 0 {
-		proc.UntrackLeader(p.pgid)
-	}
-	switch {
-	case p.guard == nil:
-	case p.cg != nil:
-		p.guard.RemoveCgroup(p.cg.Dir())
-	case p.pgid != 0:
-		p.guard.RemoveGroup(p.pgid)
-	}
 }
 
 // take makes o the owner if nobody is; it reports who owns the process.
@@ -251,14 +212,14 @@ func (p *process) take(o owner) owner {
 
 // exited runs on the watch goroutine once the process has exited on its
 // own. What is left of its group (or cgroup) is stopped too, as systemd's
-// KillMode=control-group does when a main process exits: it gets SIGTERM,
-// what is left of the grace period, then SIGKILL. Then the leader is reaped:
+// KillMode=control-group does when a main process exits: it gets the stop
+// signal (SIGTERM unless set), what is left of the grace period, then SIGKILL. Then the leader is reaped:
 // no zombie, and its exit status is reported.
 func (p *process) exited(h *Handle, o *Options, notify func(msg any)) {
 	if p.take(ownerExit) != ownerExit {
 		return
 	}
-	if p.restLeft() {
+	if p.scope.restLeft() {
 		// The exit is news at once (Status, events); the reap waits until
 		// the rest of the group is gone.
 		notify(&Exited{H: h, ExitCode: p.watch.ExitCode()})
@@ -266,29 +227,17 @@ func (p *process) exited(h *Handle, o *Options, notify func(msg any)) {
 			o.Logger.Warn("resman: processes left behind by an exited process survived SIGKILL", "key", h.Key, "err", err)
 		}
 	}
-	p.guardRemove()
+	p.scope.unwatch()
 	_ = p.cmd.Wait() // the status lands in cmd.ProcessState
 	p.done()
 	state := p.cmd.ProcessState
 	notify(&Exited{H: h, State: state, ExitCode: ExitCode(state)})
 }
 
-// restLeft reports whether anything of the group or cgroup outlives its
-// exited leader.
-func (p *process) restLeft() bool {
-	switch {
-	case p.cg != nil:
-		return p.cg.Populated()
-	case p.pgid != 0:
-		return !proc.GroupEmpty(p.pgid, p.stamp)
-	}
-	return false
-}
-
 // clearRest stops the rest of the group or cgroup once the leader has
 // exited (and is not reaped).
 func (p *process) clearRest(until proc.Until) error {
-	p.signal(stopSignal(p.lc.StopSignal))
+	p.scope.signal(stopSignal(p.lc.StopSignal))
 	return p.killRest(until)
 }
 
@@ -325,25 +274,10 @@ func (p *process) hurry(deadline time.Time) {
 // killRest waits until the group (or cgroup) is empty or the deadline
 // passes, then SIGKILLs what is left and waits, bounded, until it is gone.
 func (p *process) killRest(until proc.Until) error {
-	if p.cg != nil {
-		if p.cg.WaitEmpty(until) {
-			return nil
-		}
-		_ = p.cg.Kill()
-		if !p.cg.WaitEmpty(proc.At(time.Now().Add(KillWait))) {
-			return fmt.Errorf("%w: cgroup %s survived cgroup.kill", messages.ErrTimeout, p.cg.Dir())
-		}
+	if p.scope.waitEmpty(until) {
 		return nil
 	}
-	if proc.WaitGroupEmpty(p.pgid, p.stamp, until) {
-		return nil
-	}
-	// A group SIGKILL only queues the signals: wait until they are gone.
-	_ = proc.SignalGroup(p.pgid, syscall.SIGKILL)
-	if !proc.WaitGroupEmpty(p.pgid, p.stamp, proc.At(time.Now().Add(KillWait))) {
-		return fmt.Errorf("%w: process group %d survived SIGKILL", messages.ErrTimeout, p.pgid)
-	}
-	return nil
+	return p.scope.kill()
 }
 
 func (p *process) end(r *Reg, e *End) {
@@ -358,7 +292,7 @@ func (p *process) end(r *Reg, e *End) {
 func (p *process) release(r *Reg) {
 	if p.take(ownerRelease) == ownerRelease {
 		p.watch.Close()
-		p.guardRemove()
+		p.scope.unwatch()
 		if p.watch.HasExited() {
 			_ = p.cmd.Wait() // it exited: hand it back reaped, ProcessState set
 		}
@@ -366,9 +300,7 @@ func (p *process) release(r *Reg) {
 	} else {
 		<-p.reaped // it exited on its own and is being cleared up: hand it back reaped
 	}
-	if p.cg != nil && !p.cg.Populated() {
-		p.removeCgroup() // a populated one goes with the process, to the caller
-	}
+	p.scope.release() // a populated cgroup goes with the process, to the caller
 	r.finish(&Ended{Mode: EndRelease, Cmd: p.cmd, State: p.cmd.ProcessState})
 }
 
@@ -386,7 +318,7 @@ func (p *process) halt(grace time.Duration, sig syscall.Signal) (*os.ProcessStat
 		// stop's deadline if that is sooner; wait for that.
 		p.hurry(time.Now().Add(grace))
 		<-p.reaped
-		p.removeCgroup()
+		p.scope.release()
 		return p.cmd.ProcessState, nil
 	}
 	err := p.terminate(grace, sig)
@@ -395,43 +327,28 @@ func (p *process) halt(grace time.Duration, sig syscall.Signal) (*os.ProcessStat
 		// goes, so it never stays a zombie. The goroutine ends with the process.
 		go func() {
 			<-p.watch.Exited()
-			p.guardRemove()
+			p.scope.unwatch()
 			_ = p.cmd.Wait()
 			p.done()
 		}()
 		return nil, err
 	}
 	p.watch.Close()
-	p.guardRemove()
+	p.scope.unwatch()
 	_ = p.cmd.Wait()
 	p.done()
-	p.removeCgroup()
+	p.scope.release()
 	return p.cmd.ProcessState, err
 }
 
-func (p *process) removeCgroup() {
-	if p.cg != nil {
-		_ = p.cg.Remove()
-	}
-}
-
 // terminate signals, waits out the grace period, kills and waits until
-// nothing of the group is left. The leader is not reaped yet.
+// nothing of the group (or cgroup) is left. The leader is not reaped yet.
 func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
 	sig = stopSignal(sig)
 	deadline := time.Now().Add(grace)
-	p.signal(sig)
+	p.scope.signal(sig)
 	if sig != syscall.SIGKILL {
 		waitClosed(p.watch.Exited(), grace)
-	}
-	if p.pgid == 0 && p.cg == nil {
-		if !p.watch.HasExited() {
-			p.signal(syscall.SIGKILL)
-			if !waitClosed(p.watch.Exited(), KillWait) {
-				return messages.ErrTimeout
-			}
-		}
-		return nil
 	}
 	if !p.watch.HasExited() {
 		// The grace period is over: everything goes at once.
@@ -440,25 +357,12 @@ func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
 	// The rest of the group (or cgroup) gets what is left of the grace period.
 	err := p.killRest(proc.At(deadline))
 	if !p.watch.HasExited() {
-		p.signal(syscall.SIGKILL)
+		p.scope.signal(syscall.SIGKILL)
 		if !waitClosed(p.watch.Exited(), KillWait) {
 			return fmt.Errorf("%w: process %d survived SIGKILL", messages.ErrTimeout, p.cmd.Process.Pid)
 		}
 	}
 	return err
-}
-
-// signal sends sig to the cgroup, the group or the process alone. Only
-// called by the owner, while the leader is unreaped.
-func (p *process) signal(sig syscall.Signal) {
-	switch {
-	case p.cg != nil:
-		p.cg.Signal(sig) // every member, whatever group or session it moved to
-	case p.pgid != 0:
-		_ = proc.SignalGroup(p.pgid, sig)
-	default:
-		_ = p.cmd.Process.Signal(sig) // through a pidfd: never a reused PID
-	}
 }
 
 // waitClosed waits until ch is closed or d has passed.
