@@ -156,7 +156,7 @@ func (h *Handle) Final() *Ended { return h.final.Load() }
 // Options configure a child.
 type Options struct {
 	DefaultTimeout time.Duration    // grace period when End.Timeout is zero
-	Logger         *slog.Logger     // never nil after newProps
+	Logger         *slog.Logger     // never nil after Spawn
 	Dispatcher     actor.Dispatcher // runs the child's mailbox; nil: protoactor's default
 }
 

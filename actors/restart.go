@@ -87,7 +87,8 @@ func (r *restarter) manual() {
 	r.restarts++
 }
 
-// ValidatePolicy checks a restart policy: ErrInvalid for a negative value.
+// ValidatePolicy says what is wrong with a restart policy (an unknown
+// mode, a negative value), or "" if nothing is.
 func ValidatePolicy(p messages.RestartPolicy) string {
 	switch {
 	case p.Mode < messages.RestartNever || p.Mode > messages.RestartAlways:
