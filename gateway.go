@@ -17,7 +17,7 @@ import (
 // reply process, with no timer, that waits for the supervisor's one reply
 // whether or not the caller still does; one whose caller gave up
 // unregisters itself when its reply comes. Where reply processes come from
-// is a replySource: fresh ones, or the stock of replies.go.
+// is a replySource: the stock of replies.go.
 
 // replyProcess is an actor.Process that hands one reply to a channel.
 type replyProcess struct {
@@ -53,19 +53,6 @@ type replySource interface {
 	took(r *replyProcess, resp any) (any, error) // r's reply resp was read: r is done with
 	close()                                      // the Manager is shut down
 }
-
-// fresh is the plain replySource: a reply process registered for each
-// request and unregistered once its reply was read.
-type fresh struct{ system *actor.ActorSystem }
-
-func (f fresh) get() *replyProcess { return newReplyProcess(f.system) }
-
-func (f fresh) took(r *replyProcess, resp any) (any, error) {
-	f.system.ProcessRegistry.Remove(r.pid)
-	return replied(resp)
-}
-
-func (fresh) close() {}
 
 func newReplyProcess(system *actor.ActorSystem) *replyProcess {
 	r := &replyProcess{system: system, ch: make(chan any, 1)}

@@ -11,8 +11,9 @@ import (
 // 8-goroutine throughput ≥ 50% of raw). A reply process whose reply was
 // read serves the caller's next request, which spares a process-registry
 // insert and delete per request; one whose caller gave up unregisters
-// itself when its late reply comes (replyProcess's CAS decides). Delete this
-// file and use fresh in Attach to go back to the plain path.
+// itself when its late reply comes (replyProcess's CAS decides). The plain
+// path it replaces is a replySource whose get is newReplyProcess and whose
+// took unregisters the process.
 
 // replies is a Manager's stock of reply processes whose reply was read.
 type replies struct {
