@@ -222,6 +222,10 @@ func TestSuperviseNeverAndAlways(t *testing.T) {
 	state, err = m.WaitProcess(ctx, "ok")
 	require.NoError(t, err, "a success is not restarted on failure only")
 	require.Equal(t, 0, state.ExitCode())
+	cmd, err := m.UnregisterProcess(ctx, "ok")
+	require.NoError(t, err)
+	require.NotNil(t, cmd, "the last run's cmd is handed back")
+	require.Equal(t, 0, cmd.ProcessState.ExitCode())
 
 	require.NoError(t, m.Supervise(ctx, "always", spec("exit 0"),
 		resman.WithRestart(resman.RestartPolicy{Mode: resman.RestartAlways, Backoff: 5 * time.Millisecond})))

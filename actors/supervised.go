@@ -21,17 +21,18 @@ import (
 // the whole registration never needs one of those messages to finish, so a
 // child waiting in Stopping cannot hang.
 type supervised struct {
-	spec  messages.ProcessSpec
-	cfg   ProcessConfig
-	rs    *restarter
-	run   *process  // the current run; nil between runs
-	began time.Time // when run started
-	phase phase
-	gen   int                // the backoff timer's generation: a stale timer's message is ignored
-	timer *time.Timer        // the backoff wait, if any
-	check context.CancelFunc // cancels the current run's ready check, if one runs
-	last  *os.ProcessState   // the last run's reaped state
-	out   *outputs           // its output across runs
+	spec    messages.ProcessSpec
+	cfg     ProcessConfig
+	rs      *restarter
+	run     *process  // the current run; nil between runs
+	began   time.Time // when run started
+	phase   phase
+	gen     int                // the backoff timer's generation: a stale timer's message is ignored
+	timer   *time.Timer        // the backoff wait, if any
+	check   context.CancelFunc // cancels the current run's ready check, if one runs
+	last    *os.ProcessState   // the last run's reaped state
+	lastCmd *exec.Cmd          // the last run's cmd, once reaped: what an unregister between runs hands back
+	out     *outputs           // its output across runs
 
 	halting  *halt      // a goroutine is stopping the current run (a restart, a failed ready check)
 	restarts []*Restart // RestartProcess requests waiting for the new run
@@ -233,7 +234,7 @@ func (s *supervised) runEnded(r *Reg, msg *runEnded) {
 		return
 	}
 	lasted := time.Since(s.began)
-	s.run, s.last = nil, msg.ex.State
+	s.run, s.last, s.lastCmd = nil, msg.ex.State, msg.run.cmd
 	if s.check != nil {
 		s.check()
 		s.check = nil
@@ -309,7 +310,7 @@ func (s *supervised) halted(r *Reg, h *halt) {
 	if h != s.halting || s.ended {
 		return // the registration's end took over
 	}
-	s.halting, s.run, s.last = nil, nil, h.state
+	s.halting, s.run, s.last, s.lastCmd = nil, nil, h.state, h.run.cmd
 	code := ExitCode(h.state)
 	switch {
 	case s.phase == phaseFirst:
@@ -376,8 +377,9 @@ func (s *supervised) end(r *Reg, e *End) {
 		run, grace, sig := s.run, r.opts().timeout(e.grace(r.lc)), e.signal(r.lc)
 		go run.stop(r, grace, sig) // owned by the child; ends within grace + KillWait
 	default:
-		// Between runs: a stop during a backoff wait cancels the restart.
-		r.finish(&Ended{Mode: e.Mode, State: s.last})
+		// Between runs: a stop during a backoff wait cancels the restart; an
+		// unregister hands back the last run's cmd, reaped.
+		r.finish(&Ended{Mode: e.Mode, State: s.last, Cmd: s.lastCmd})
 	}
 }
 
