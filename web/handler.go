@@ -66,7 +66,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "web: no such route")
 		return
 	}
-	if r.Method != allow && !(allow == http.MethodGet && r.Method == http.MethodHead) {
+	if r.Method != allow {
 		w.Header().Set("Allow", allow)
 		writeError(w, http.StatusMethodNotAllowed, "web: method not allowed")
 		return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -257,19 +258,25 @@ func TestActions(t *testing.T) {
 	requireJSONError(t, do(t, "GET", srv.URL+"/processes/p/stop", nil), 405)
 	requireJSONError(t, do(t, "POST", srv.URL+"/status", nil), 405)
 
+	// A process that Supervise did not start cannot be restarted: ErrInvalid.
+	require.NoError(t, m.StartProcess(ctx, "plain", exec.Command("sleep", "30")))
+	requireJSONError(t, do(t, "POST", srv.URL+"/processes/plain/restart", nil), 400)
+
 	before, err := m.Status(ctx)
 	require.NoError(t, err)
 	r := do(t, "POST", srv.URL+"/processes/p/restart", nil)
 	require.Equal(t, 200, r.code, r.body)
 	after, err := m.Status(ctx)
 	require.NoError(t, err)
+	assert.Equal(t, "p", after.Processes[0].Key)
 	assert.NotEqual(t, before.Processes[0].PID, after.Processes[0].PID)
 
 	r = do(t, "POST", srv.URL+"/processes/p/stop", nil)
 	require.Equal(t, 200, r.code, r.body)
 	after, err = m.Status(ctx)
 	require.NoError(t, err)
-	assert.Empty(t, after.Processes)
+	require.Len(t, after.Processes, 1)
+	assert.Equal(t, "plain", after.Processes[0].Key)
 }
 
 func TestMalformedPaths(t *testing.T) {
