@@ -454,27 +454,38 @@ func TestEvents(t *testing.T) {
 	stream := openEvents(t, srv.URL, nil)
 	require.NoError(t, m.Supervise(context.Background(), "talker", shSpec("echo hello-events; exec sleep 30")))
 
-	f := stream.waitFor(t, func(f frame) bool { return f.event == "resman" && strings.Contains(f.data, `"talker"`) })
+	// The event and the line travel separately: either may come first.
+	var event, output *frame
+	stream.waitFor(t, func(f frame) bool {
+		switch {
+		case f.event == "resman" && event == nil:
+			event = &f
+		case f.event == "output" && output == nil:
+			output = &f
+		}
+		return event != nil && output != nil
+	})
 	var ev struct {
 		Kind string `json:"kind"`
 		Key  string `json:"key"`
 		Type string `json:"type"`
 		PID  int    `json:"pid"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(f.data), &ev))
+	require.NoError(t, json.Unmarshal([]byte(event.data), &ev))
 	assert.Equal(t, "process", ev.Kind)
 	assert.Equal(t, "talker", ev.Key)
 	assert.Equal(t, "registered", ev.Type)
 	assert.Positive(t, ev.PID)
 
-	f = stream.waitFor(t, func(f frame) bool { return f.event == "output" })
 	var line struct {
 		Key    string `json:"key"`
+		PID    int    `json:"pid"`
 		Stream string `json:"stream"`
 		Text   string `json:"text"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(f.data), &line))
+	require.NoError(t, json.Unmarshal([]byte(output.data), &line))
 	assert.Equal(t, "talker", line.Key)
+	assert.Equal(t, ev.PID, line.PID)
 	assert.Equal(t, "stdout", line.Stream)
 	assert.Equal(t, "hello-events", line.Text)
 
