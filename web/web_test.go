@@ -227,6 +227,7 @@ func TestAuthAndOrigin(t *testing.T) {
 	assert.Equal(t, 200, do(t, "GET", srv.URL+"/", ok).code)
 	assert.Equal(t, 200, do(t, "GET", srv.URL+"/status", ok).code)
 	assert.Equal(t, 200, do(t, "GET", srv.URL+"/tail/p", ok).code)
+	openEvents(t, srv.URL, ok) // checks 200 and text/event-stream
 
 	foreign := map[string]string{"Authorization": "Bearer t0ken", "Origin": "http://evil.example"}
 	requireJSONError(t, do(t, "POST", srv.URL+"/processes/p/restart", foreign), 403)
@@ -520,4 +521,23 @@ func copyFile(t *testing.T, from, to string) {
 	b, err := os.ReadFile(from)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(to, b, 0o755))
+}
+
+// Mounted under a prefix with http.StripPrefix, the routes work as at "/".
+func TestMountedUnderPrefix(t *testing.T) {
+	m := newManager(t)
+	require.NoError(t, m.Supervise(context.Background(), "p", shSpec("echo hi; exec sleep 30"),
+		resman.WithReady(resman.ReadyCheck{Output: "hi"})))
+	mux := http.NewServeMux()
+	mux.Handle("/resman/", http.StripPrefix("/resman", web.Handler(m)))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	r := do(t, "GET", srv.URL+"/resman/", nil)
+	require.Equal(t, 200, r.code)
+	require.Contains(t, r.ct, "text/html")
+	require.Equal(t, 200, do(t, "GET", srv.URL+"/resman/status", nil).code)
+	r = do(t, "GET", srv.URL+"/resman/tail/p?n=1", nil)
+	require.Equal(t, 200, r.code, r.body)
+	require.Contains(t, r.body, `"text":"hi"`)
 }
