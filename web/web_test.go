@@ -541,3 +541,35 @@ func TestMountedUnderPrefix(t *testing.T) {
 	require.Equal(t, 200, r.code, r.body)
 	require.Contains(t, r.body, `"text":"hi"`)
 }
+
+// A client that goes away ends its /events handler: the subscriber actor is
+// unsubscribed and stopped before ServeHTTP returns.
+func TestEventsEndWithClient(t *testing.T) {
+	m := newManager(t)
+	h := web.Handler(m)
+	returned := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if r.URL.Path == "/events" {
+			returned <- struct{}{}
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the /events handler outlived its client")
+	}
+	// The manager goes on serving.
+	require.NoError(t, m.Supervise(context.Background(), "after", shSpec("exec sleep 30")))
+	require.Equal(t, 200, do(t, "GET", srv.URL+"/status", nil).code)
+}
