@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -69,11 +70,16 @@ func TestBrowser(t *testing.T) {
 	// Every request the page makes, recorded on chromedp's goroutine and
 	// read here once the browser is closed.
 	var mu sync.Mutex
-	var urls []string
+	var urls, exceptions []string
 	require.NoError(t, chromedp.Listen(browser, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
 			mu.Lock()
 			urls = append(urls, e.Request.URL)
+			mu.Unlock()
+		case *runtime.EventExceptionThrown:
+			mu.Lock()
+			exceptions = append(exceptions, e.ExceptionDetails.Text)
 			mu.Unlock()
 		}
 	}))
@@ -150,6 +156,7 @@ func TestBrowser(t *testing.T) {
 	cancelAlloc()
 	mu.Lock()
 	defer mu.Unlock()
+	require.Empty(t, exceptions, "the page threw")
 	require.NotEmpty(t, urls)
 	for _, u := range urls {
 		if !strings.HasPrefix(u, srv.URL+"/") {
