@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,7 +80,11 @@ func TestBrowser(t *testing.T) {
 			mu.Unlock()
 		case *runtime.EventExceptionThrown:
 			mu.Lock()
-			exceptions = append(exceptions, e.ExceptionDetails.Text)
+			msg := fmt.Sprintf("%s (line %d)", e.ExceptionDetails.Text, e.ExceptionDetails.LineNumber+1)
+			if x := e.ExceptionDetails.Exception; x != nil {
+				msg += ": " + x.Description
+			}
+			exceptions = append(exceptions, msg)
 			mu.Unlock()
 		}
 	}))
