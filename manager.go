@@ -119,6 +119,7 @@ func supervisorProps(cfg *config) (*actor.Props, *supervisor.Runtime, error) {
 
 func init() {
 	hooks.CgroupRoot = func(m any) string { return m.(*Manager).cgroup }
+	hooks.ActorSystem = func(m any) *actor.ActorSystem { return m.(*Manager).system }
 }
 
 // Props returns the supervisor's props, to spawn under an actor of your own;
