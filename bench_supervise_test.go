@@ -163,13 +163,7 @@ func BenchmarkCleanupAllDependencyTree(b *testing.B) {
 			grand := startGroupLeaders(b, treeRoots*treeChildren*treeGrand, script)
 			b.StartTimer()
 			for _, level := range [][]*exec.Cmd{grand, children, roots} {
-				var wg sync.WaitGroup
-				for _, c := range level {
-					_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
-					wg.Add(1)
-					go func() { defer wg.Done(); _ = c.Wait() }()
-				}
-				wg.Wait()
+				termAndReap(level)
 			}
 		}
 	})

@@ -147,13 +147,7 @@ func BenchmarkCleanupAllProcesses(b *testing.B) {
 			b.StopTimer()
 			cmds := startGroupLeaders(b, n, "exec sleep 300")
 			b.StartTimer()
-			var wg sync.WaitGroup
-			for _, c := range cmds {
-				_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
-				wg.Add(1)
-				go func() { defer wg.Done(); _ = c.Wait() }()
-			}
-			wg.Wait()
+			termAndReap(cmds)
 		}
 	})
 	b.Run("resman=cleanup-all", func(b *testing.B) {
@@ -485,4 +479,16 @@ func BenchmarkScale(b *testing.B) {
 			}
 		})
 	}
+}
+
+// termAndReap is the raw stop of process group leaders: SIGTERM to every
+// group, then a parallel reap.
+func termAndReap(cmds []*exec.Cmd) {
+	var wg sync.WaitGroup
+	for _, c := range cmds {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Wait() }()
+	}
+	wg.Wait()
 }
