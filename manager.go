@@ -31,6 +31,7 @@ type Manager struct {
 	rt      *supervisor.Runtime // nil when attached: the spawner owns it
 	owned   bool                // New created system: Shutdown shuts it down
 	cgroup  string              // WithCgroup's dir, "" if none
+	metrics *metrics            // WithMeterProvider's instruments; nil: none
 
 	closed       atomic.Bool // Shutdown was called: refuse new work
 	shutdownOnce sync.Once
@@ -47,8 +48,13 @@ type Manager struct {
 // left to PID 1 unless WithSubreaper.
 func New(opts ...Option) (*Manager, error) {
 	cfg := newConfig(opts)
+	mt, err := newMetrics(cfg) // before the supervisor's config: it counts restarts in the event hook
+	if err != nil {
+		return nil, err
+	}
 	props, rt, err := supervisorProps(cfg)
 	if err != nil {
+		mt.close()
 		return nil, err
 	}
 	system, owned := cfg.system, false
@@ -67,6 +73,7 @@ func New(opts ...Option) (*Manager, error) {
 			if owned {
 				system.Shutdown()
 			}
+			mt.close()
 			return nil, fmt.Errorf("resman: new: supervisor name %q: %w", cfg.name, err)
 		}
 	} else {
@@ -76,6 +83,10 @@ func New(opts ...Option) (*Manager, error) {
 	m.rt, m.owned = rt, owned
 	if scfg := rt.Config(); scfg.Cgroup != nil {
 		m.cgroup = scfg.Cgroup.Dir()
+	}
+	if mt != nil {
+		m.metrics = mt
+		mt.m.Store(m)
 	}
 	return m, nil
 }
@@ -156,8 +167,18 @@ func Attach(system *actor.ActorSystem, pid *actor.PID) *Manager {
 func (m *Manager) PID() *actor.PID { return m.pid }
 
 // call sends req and returns the typed reply; transport failures (a closed
-// manager, the caller's context) come back as a *ResourceError.
-func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req any) (R, error) {
+// manager, the caller's context) come back as a *ResourceError. With
+// WithMeterProvider it counts and times the operation (metrics.go).
+func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req any) (r R, err error) {
+	if m.metrics != nil {
+		defer func(start time.Time) {
+			failure := err
+			if failure == nil {
+				failure = replyErr(r)
+			}
+			m.metrics.record(kind, op, start, failure)
+		}(time.Now())
+	}
 	var zero R
 	if ctx == nil {
 		ctx = context.Background()
@@ -169,11 +190,11 @@ func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req
 	if err != nil {
 		return zero, messages.NewError(kind, key, op, err)
 	}
-	r, ok := resp.(R)
+	reply, ok := resp.(R)
 	if !ok {
 		return zero, messages.NewError(kind, key, op, fmt.Errorf("unexpected reply %T", resp))
 	}
-	return r, nil
+	return reply, nil
 }
 
 // RegisterProcess tracks cmd, which must be started, not yet waited, and a
