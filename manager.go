@@ -45,7 +45,7 @@ type Manager struct {
 // unless WithLogger; a 5s grace period unless WithDefaultTimeout; a unique
 // supervisor name with the prefix "resman" unless WithName; no events unless
 // WithEventHook; process groups, not cgroups, unless WithCgroup; orphans
-// left to PID 1 unless WithSubreaper.
+// left to PID 1 unless WithSubreaper; no metrics unless WithMeterProvider.
 func New(opts ...Option) (*Manager, error) {
 	cfg := newConfig(opts)
 	mt, err := newMetrics(cfg) // before the supervisor's config: it counts restarts in the event hook

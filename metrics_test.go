@@ -166,7 +166,9 @@ func TestMetricsRestarts(t *testing.T) {
 	ctx := ctxT(t)
 	require.NoError(t, m.Supervise(ctx, "p", resman.ProcessSpec{Command: []string{"sleep", "300"}}))
 	require.NoError(t, m.RestartProcess(ctx, "p"))
-	restarts := func() int64 { return intSum(collect(t, reader)["resman.restarts"], map[string]string{"resman.kind": "process"}) }
+	restarts := func() int64 {
+		return intSum(collect(t, reader)["resman.restarts"], map[string]string{"resman.kind": "process"})
+	}
 	require.Eventually(t, func() bool { return restarts() == 1 }, 5*time.Second, time.Millisecond, "RestartProcess counts")
 
 	// A policy restart counts too.
