@@ -506,16 +506,21 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 // for the hook (events still queued are delivered after it returns: Done
 // tells when the last one was).
 func (m *Manager) Shutdown(ctx context.Context) error {
-	m.shutdownOnce.Do(func() {
-		m.closed.Store(true)
-		go m.shutdown() // owned by the Manager; ends when the shutdown is complete
-	})
+	m.startShutdown()
 	select {
 	case <-m.shutdownDone:
 		return m.shutdownErr
 	case <-orBackground(ctx).Done():
 		return fmt.Errorf("resman: shutdown: %w", ctx.Err())
 	}
+}
+
+// startShutdown begins the shutdown, once; Shutdown and HandleSignals call it.
+func (m *Manager) startShutdown() {
+	m.shutdownOnce.Do(func() {
+		m.closed.Store(true)
+		go m.shutdown() // owned by the Manager; ends when the shutdown is complete
+	})
 }
 
 func (m *Manager) shutdown() {
