@@ -89,6 +89,14 @@
 // dependent waits for it. [WithStopSignal] and [WithGracePeriod] set what
 // every stop of a resource uses, CleanupAll's included.
 //
+// # Operability
+//
+// [WithMeterProvider] reports OpenTelemetry metrics: what is tracked by
+// kind and state, every operation with its outcome and duration, restarts,
+// and each running process's CPU time and memory. [Manager.HandleSignals]
+// makes a program shut down on SIGINT or SIGTERM: the first signal starts
+// [Manager.Shutdown], a second one kills what is left at once.
+//
 // # Guarantees
 //
 // Every stop, cancel and cleanup runs at most once per registration,

@@ -31,6 +31,7 @@ type Manager struct {
 	rt      *supervisor.Runtime // nil when attached: the spawner owns it
 	owned   bool                // New created system: Shutdown shuts it down
 	cgroup  string              // WithCgroup's dir, "" if none
+	metrics *metrics            // WithMeterProvider's instruments; nil: none
 
 	closed       atomic.Bool // Shutdown was called: refuse new work
 	shutdownOnce sync.Once
@@ -44,11 +45,16 @@ type Manager struct {
 // unless WithLogger; a 5s grace period unless WithDefaultTimeout; a unique
 // supervisor name with the prefix "resman" unless WithName; no events unless
 // WithEventHook; process groups, not cgroups, unless WithCgroup; orphans
-// left to PID 1 unless WithSubreaper.
+// left to PID 1 unless WithSubreaper; no metrics unless WithMeterProvider.
 func New(opts ...Option) (*Manager, error) {
 	cfg := newConfig(opts)
+	mt, err := newMetrics(cfg) // before the supervisor's config: it counts restarts in the event hook
+	if err != nil {
+		return nil, err
+	}
 	props, rt, err := supervisorProps(cfg)
 	if err != nil {
+		mt.close()
 		return nil, err
 	}
 	system, owned := cfg.system, false
@@ -67,6 +73,7 @@ func New(opts ...Option) (*Manager, error) {
 			if owned {
 				system.Shutdown()
 			}
+			mt.close()
 			return nil, fmt.Errorf("resman: new: supervisor name %q: %w", cfg.name, err)
 		}
 	} else {
@@ -76,6 +83,10 @@ func New(opts ...Option) (*Manager, error) {
 	m.rt, m.owned = rt, owned
 	if scfg := rt.Config(); scfg.Cgroup != nil {
 		m.cgroup = scfg.Cgroup.Dir()
+	}
+	if mt != nil {
+		m.metrics = mt
+		mt.m.Store(m)
 	}
 	return m, nil
 }
@@ -157,8 +168,18 @@ func Attach(system *actor.ActorSystem, pid *actor.PID) *Manager {
 func (m *Manager) PID() *actor.PID { return m.pid }
 
 // call sends req and returns the typed reply; transport failures (a closed
-// manager, the caller's context) come back as a *ResourceError.
-func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req any) (R, error) {
+// manager, the caller's context) come back as a *ResourceError. With
+// WithMeterProvider it counts and times the operation (metrics.go).
+func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req any) (r R, err error) {
+	if m.metrics != nil {
+		defer func(start time.Time) {
+			failure := err
+			if failure == nil {
+				failure = replyErr(r)
+			}
+			m.metrics.record(kind, op, start, failure)
+		}(time.Now())
+	}
 	var zero R
 	if ctx == nil {
 		ctx = context.Background()
@@ -170,11 +191,11 @@ func call[R any](m *Manager, ctx context.Context, kind Kind, key, op string, req
 	if err != nil {
 		return zero, messages.NewError(kind, key, op, err)
 	}
-	r, ok := resp.(R)
+	reply, ok := resp.(R)
 	if !ok {
 		return zero, messages.NewError(kind, key, op, fmt.Errorf("unexpected reply %T", resp))
 	}
-	return r, nil
+	return reply, nil
 }
 
 // RegisterProcess tracks cmd, which must be started, not yet waited, and a
@@ -486,16 +507,21 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 // for the hook (events still queued are delivered after it returns: Done
 // tells when the last one was).
 func (m *Manager) Shutdown(ctx context.Context) error {
-	m.shutdownOnce.Do(func() {
-		m.closed.Store(true)
-		go m.shutdown() // owned by the Manager; ends when the shutdown is complete
-	})
+	m.startShutdown()
 	select {
 	case <-m.shutdownDone:
 		return m.shutdownErr
 	case <-orBackground(ctx).Done():
 		return fmt.Errorf("resman: shutdown: %w", ctx.Err())
 	}
+}
+
+// startShutdown begins the shutdown, once; Shutdown and HandleSignals call it.
+func (m *Manager) startShutdown() {
+	m.shutdownOnce.Do(func() {
+		m.closed.Store(true)
+		go m.shutdown() // owned by the Manager; ends when the shutdown is complete
+	})
 }
 
 func (m *Manager) shutdown() {

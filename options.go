@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Option configures New, Props and their supervisor.
@@ -20,6 +21,7 @@ type config struct {
 	output  *func(OutputLine) // WithOutputHook's, if given (a nil func is refused)
 	cgroup  string
 	reaper  bool
+	meter   *metric.MeterProvider // WithMeterProvider's, if given (a nil provider is refused)
 }
 
 // DefaultTimeout is the grace period of stops, cancels and cleanups when

@@ -280,6 +280,12 @@ func (c *child) Receive(ctx actor.Context) {
 				rc.receive(r, msg)
 			}
 		}
+	case *KillNow:
+		if c.cur != nil {
+			if k, ok := c.cur.res.(killer); ok {
+				k.killNow()
+			}
+		}
 	case *actor.Stopping:
 		// The tree is stopping (or the supervisor is done with us): the
 		// resource must be gone before we report Stopped, because protoactor

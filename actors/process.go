@@ -51,9 +51,11 @@ type process struct {
 	lc     messages.Lifecycle // the registration's stop signal and grace period
 	scope  scope              // what a stop reaches besides it: chosen once it has started
 
-	mu     sync.Mutex    // guards owner and cutAt
+	mu     sync.Mutex    // guards owner, cutAt, now and killed
 	owner  owner         // who ends it; set once
 	cutAt  time.Time     // a stop's deadline, when one comes while the exit path clears the group
+	now    chan struct{} // closed by KillNow (killnow.go); made when first needed
+	killed bool          // now is closed
 	reaped chan struct{} // closed when the owner is done with it (reaped, or handed back)
 	after  func()        // called once it is reaped or handed back; nil: nothing
 	onRun  func(pid int) // called once it started, before its exit is watched; nil: nothing
@@ -347,15 +349,14 @@ func (p *process) terminate(grace time.Duration, sig syscall.Signal) error {
 	sig = stopSignal(sig)
 	deadline := time.Now().Add(grace)
 	p.scope.signal(sig)
-	if sig != syscall.SIGKILL {
-		waitClosed(p.watch.Exited(), grace)
-	}
+	p.waitGrace(sig, grace)
 	if !p.watch.HasExited() {
 		// The grace period is over: everything goes at once.
 		deadline = time.Now()
 	}
-	// The rest of the group (or cgroup) gets what is left of the grace period.
-	err := p.killRest(proc.At(deadline))
+	// The rest of the group (or cgroup) gets what is left of the grace
+	// period, unless KillNow brings it forward.
+	err := p.killRest(p.until(deadline))
 	if !p.watch.HasExited() {
 		p.scope.signal(syscall.SIGKILL)
 		if !waitClosed(p.watch.Exited(), KillWait) {

@@ -261,6 +261,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.onShutdown(ctx)
 	case *Undo:
 		s.undo(ctx, msg.Request)
+	case *KillNow:
+		s.killNow(ctx)
 	case *messages.Tail:
 		s.tail(ctx, msg)
 	case *messages.GetStatus:

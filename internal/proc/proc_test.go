@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -306,4 +307,37 @@ func TestUsageOf(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond, "summed over its cgroup")
 	_, err = UsageOf(1<<30, "")
 	require.Error(t, err, "no such process")
+}
+
+func TestCPUClockMatchesStat(t *testing.T) {
+	// The clock covers the whole thread group, as stat's utime+stime do:
+	// this test binary has many threads, some of them busy.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { // owned by the test: ends at done
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	defer func() { close(done); wg.Wait() }()
+	pid := os.Getpid()
+	require.Eventually(t, func() bool {
+		st, err := statCPU(pid)
+		require.NoError(t, err)
+		return st >= 200*time.Millisecond
+	}, 10*time.Second, 5*time.Millisecond)
+	st, err := statCPU(pid)
+	require.NoError(t, err)
+	clock, ok := cpuClock(pid)
+	require.True(t, ok)
+	require.GreaterOrEqual(t, clock, st-20*time.Millisecond, "stat counts in 10 ms ticks")
+	require.Less(t, clock, st+200*time.Millisecond)
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on
@@ -35,24 +37,49 @@ func UsageOf(pid int, cgroupRoot string) (Usage, error) {
 	return procUsage(pid)
 }
 
-// procUsage reads /proc/<pid>/stat and statm.
+// procUsage reads the process's CPU clock and /proc/<pid>/statm; /proc/<pid>/stat
+// if the clock cannot be read.
 func procUsage(pid int) (Usage, error) {
+	cpu, ok := cpuClock(pid)
+	if !ok {
+		var err error
+		if cpu, err = statCPU(pid); err != nil {
+			return Usage{}, err
+		}
+	}
+	m, err := rss(pid)
+	return Usage{CPU: cpu, Memory: m}, err
+}
+
+// statCPU is a process's user + system time from /proc/<pid>/stat.
+func statCPU(pid int) (time.Duration, error) {
 	b, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return Usage{}, err
+		return 0, err
 	}
 	f := statFields(b)
 	if len(f) < 13 {
-		return Usage{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
 	utime, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	stime, err2 := strconv.ParseInt(string(f[12]), 10, 64)
 	if err1 != nil || err2 != nil {
-		return Usage{}, fmt.Errorf("/proc/%d/stat: bad CPU times", pid)
+		return 0, fmt.Errorf("/proc/%d/stat: bad CPU times", pid)
 	}
-	u := Usage{CPU: time.Duration(utime+stime) * time.Second / clockTicks}
-	u.Memory, err = rss(pid)
-	return u, err
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// cpuClock reads the CPU time of process pid's whole thread group from its
+// process CPU clock (clock_getcpuclockid(3): CPUCLOCK_SCHED, no thread
+// bit): one system call, where /proc/<pid>/stat costs an open, two reads and
+// a close, and about twice as much as /proc/<pid>/statm (BenchmarkMetricsCollect).
+func cpuClock(pid int) (time.Duration, bool) {
+	const cpuclockSched = 2
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^pid<<3|cpuclockSched), &ts); err != nil {
+		return 0, false
+	}
+	return time.Duration(ts.Nano()), true
 }
 
 // rss is a process's resident memory from /proc/<pid>/statm.
