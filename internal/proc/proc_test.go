@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -312,22 +313,17 @@ func TestUsageOf(t *testing.T) {
 func TestCPUClockMatchesStat(t *testing.T) {
 	// The clock covers the whole thread group, as stat's utime+stime do:
 	// this test binary has many threads, some of them busy.
-	done := make(chan struct{})
+	var done atomic.Bool
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
-		go func() { // owned by the test: ends at done
+		go func() { // owned by the test: spins until done
 			defer wg.Done()
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
+			for !done.Load() {
 			}
 		}()
 	}
-	defer func() { close(done); wg.Wait() }()
+	defer func() { done.Store(true); wg.Wait() }()
 	pid := os.Getpid()
 	require.Eventually(t, func() bool {
 		st, err := statCPU(pid)
