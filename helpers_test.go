@@ -1,11 +1,13 @@
 package resman_test
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,3 +108,25 @@ func ctxT(t testing.TB) context.Context {
 }
 
 func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o644) }
+
+// hostPIDs reads the line of want PIDs a test host program prints first,
+// and SIGKILLs them when the test ends, so that a failing test leaves
+// nothing behind.
+func hostPIDs(t testing.TB, r *bufio.Reader, want int) []int {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	var pids []int
+	for _, f := range strings.Fields(line) {
+		pid, err := strconv.Atoi(f)
+		require.NoError(t, err)
+		pids = append(pids, pid)
+	}
+	require.Len(t, pids, want)
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return pids
+}

@@ -195,20 +195,7 @@ func TestHostDeathTakesEveryProcessAlong(t *testing.T) {
 	require.NoError(t, err)
 	host.Stderr = os.Stderr
 	require.NoError(t, host.Start())
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err)
-	var pids []int
-	for _, f := range strings.Fields(line) {
-		pid, err := strconv.Atoi(f)
-		require.NoError(t, err)
-		pids = append(pids, pid)
-	}
-	require.Len(t, pids, 5)
-	t.Cleanup(func() { // should the test fail, leave nothing behind
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
+	pids := hostPIDs(t, bufio.NewReader(stdout), 5)
 	for _, pid := range pids {
 		require.True(t, alive(pid))
 	}

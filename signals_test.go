@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,20 +39,7 @@ func runSignalHost(t *testing.T, grace time.Duration) (*exec.Cmd, string, []int,
 	host.Stderr = os.Stderr
 	require.NoError(t, host.Start())
 	r := bufio.NewReader(stdout)
-	line, err := r.ReadString('\n')
-	require.NoError(t, err)
-	var pids []int
-	for _, f := range strings.Fields(line) {
-		pid, err := strconv.Atoi(f)
-		require.NoError(t, err)
-		pids = append(pids, pid)
-	}
-	require.Len(t, pids, 4)
-	t.Cleanup(func() { // should the test fail, leave nothing behind
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
+	pids := hostPIDs(t, r, 4)
 	ready, err := r.ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, "ready\n", ready)
