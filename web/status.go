@@ -6,7 +6,6 @@ import (
 
 	"github.com/resman-dev/resman"
 	"github.com/resman-dev/resman/internal/hooks"
-	"github.com/resman-dev/resman/internal/proc"
 )
 
 // The JSON of GET /status. Only what Status reports goes out: a
@@ -83,6 +82,12 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, statusOf(st, hooks.CgroupRoot(h.m)))
 }
 
+// hasUsage reports whether p's CPU time and memory can be read: it has a
+// live process.
+func hasUsage(p resman.ProcessStatus) bool {
+	return p.PID > 0 && (p.State == resman.StateRunning || p.State == resman.StateStarting || p.State == resman.StateStopping)
+}
+
 func statusOf(st resman.Status, cgroupRoot string) statusJSON {
 	out := statusJSON{
 		Processes:       make([]processJSON, len(st.Processes)),
@@ -90,18 +95,13 @@ func statusOf(st resman.Status, cgroupRoot string) statusJSON {
 		CustomResources: make([]customJSON, len(st.CustomResources)),
 	}
 	for i, p := range st.Processes {
-		pj := processJSON{
+		out.Processes[i] = processJSON{
 			Key: p.Key, PID: p.PID, State: p.State.String(), RegisteredAt: p.RegisteredAt,
 			ExitCode: p.ExitCode, Restarts: p.Restarts, DependsOn: refsOf(p.DependsOn),
 			DroppedLines: p.DroppedLines,
 		}
-		if p.PID > 0 && (p.State == resman.StateRunning || p.State == resman.StateStarting || p.State == resman.StateStopping) {
-			if u, err := proc.UsageOf(p.PID, cgroupRoot); err == nil {
-				pj.CPUSeconds, pj.MemoryBytes = u.CPU.Seconds(), u.Memory
-			}
-		}
-		out.Processes[i] = pj
 	}
+	readUsage(out.Processes, st.Processes, cgroupRoot)
 	for i, t := range st.Tasks {
 		out.Tasks[i] = taskJSON{
 			Key: t.Key, State: t.State.String(), RegisteredAt: t.RegisteredAt,
