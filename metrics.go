@@ -234,17 +234,20 @@ func (mt *metrics) observe(ctx context.Context, o metric.Observer) error {
 			o.ObserveInt64(mt.resources, n, metric.WithAttributes(kindAttr(ks.kind), stateAttr(s)))
 		}
 	}
-	for _, p := range st.Processes {
-		if p.PID <= 0 || (p.State != StateRunning && p.State != StateStarting) {
-			continue
+	pids := make([]int, len(st.Processes))
+	for i, p := range st.Processes {
+		if p.PID > 0 && (p.State == StateRunning || p.State == StateStarting) {
+			pids[i] = p.PID
 		}
-		u, err := proc.UsageOf(p.PID, m.cgroup)
-		if err != nil {
-			continue // it exited since the snapshot
+	}
+	us, ok := proc.UsagesOf(pids, m.cgroup)
+	for i, p := range st.Processes {
+		if !ok[i] {
+			continue // not running, or it exited since the snapshot
 		}
 		attrs := metric.WithAttributes(attribute.String("resman.key", p.Key), attribute.Int("process.pid", p.PID))
-		o.ObserveFloat64(mt.cpu, u.CPU.Seconds(), attrs)
-		o.ObserveInt64(mt.memory, u.Memory, attrs)
+		o.ObserveFloat64(mt.cpu, us[i].CPU.Seconds(), attrs)
+		o.ObserveInt64(mt.memory, us[i].Memory, attrs)
 	}
 	return nil
 }

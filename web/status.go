@@ -6,6 +6,7 @@ import (
 
 	"github.com/resman-dev/resman"
 	"github.com/resman-dev/resman/internal/hooks"
+	"github.com/resman-dev/resman/internal/proc"
 )
 
 // The JSON of GET /status. Only what Status reports goes out: a
@@ -101,7 +102,18 @@ func statusOf(st resman.Status, cgroupRoot string) statusJSON {
 			DroppedLines: p.DroppedLines,
 		}
 	}
-	readUsage(out.Processes, st.Processes, cgroupRoot)
+	pids := make([]int, len(st.Processes))
+	for i, p := range st.Processes {
+		if hasUsage(p) {
+			pids[i] = p.PID
+		}
+	}
+	us, ok := proc.UsagesOf(pids, cgroupRoot)
+	for i := range us {
+		if ok[i] {
+			out.Processes[i].CPUSeconds, out.Processes[i].MemoryBytes = us[i].CPU.Seconds(), us[i].Memory
+		}
+	}
 	for i, t := range st.Tasks {
 		out.Tasks[i] = taskJSON{
 			Key: t.Key, State: t.State.String(), RegisteredAt: t.RegisteredAt,

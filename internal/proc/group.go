@@ -79,6 +79,7 @@ func UntrackLeader(pid int) {
 	if b := knownBits(); pid > 0 && pid/64 < len(b) {
 		b[pid/64].And(^uint64(1 << (pid % 64)))
 	}
+	forgetStatm(pid)
 }
 
 func isKnown(pid int) bool {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -336,4 +338,65 @@ func TestCPUClockMatchesStat(t *testing.T) {
 	require.True(t, ok)
 	require.GreaterOrEqual(t, clock, st-20*time.Millisecond, "stat counts in 10 ms ticks")
 	require.Less(t, clock, st+200*time.Millisecond)
+}
+
+func TestStatmKeptForTrackedLeadersOnly(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	kept := func() bool {
+		statms.mu.RLock()
+		defer statms.mu.RUnlock()
+		_, ok := statms.fds[pid]
+		return ok
+	}
+	plain, err := rss(pid)
+	require.NoError(t, err)
+	require.Positive(t, plain)
+	require.False(t, kept(), "an untracked pid's statm is opened each time")
+	before := statms.n.Load()
+
+	TrackLeader(pid)
+	// A process that has just started may still grow, so the kept reading
+	// and a fresh one must agree once it has settled.
+	require.Eventually(t, func() bool {
+		m, err := rss(pid)
+		require.NoError(t, err)
+		b, err := readSmall(statmPath(pid))
+		require.NoError(t, err)
+		f := strings.Fields(string(b))
+		return strconv.FormatInt(m/int64(os.Getpagesize()), 10) == f[1]
+	}, 10*time.Second, time.Millisecond, "the kept descriptor reads the same file again")
+	require.True(t, kept())
+	require.Equal(t, before+1, statms.n.Load())
+	UntrackLeader(pid)
+	require.False(t, kept(), "UntrackLeader closes it before the reap")
+	require.Equal(t, before, statms.n.Load())
+}
+
+func TestUsagesOfSplitsTheWorkAndKeepsTheOrder(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	pids := make([]int, 3*usageChunk+7) // more than one goroutine's share
+	for i := range pids {
+		switch i % 3 {
+		case 0:
+			pids[i] = pid
+		case 1:
+			pids[i] = 0 // skipped
+		case 2:
+			pids[i] = 1 << 30 // no such process
+		}
+	}
+	us, ok := UsagesOf(pids, "")
+	require.Len(t, us, len(pids))
+	for i := range pids {
+		require.Equal(t, i%3 == 0, ok[i], "entry %d", i)
+		if ok[i] {
+			require.Positive(t, us[i].Memory, "entry %d", i)
+		}
+	}
 }

@@ -13,6 +13,7 @@ package proc
 import (
 	"bytes"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,12 +75,28 @@ func StampRegistered(pid int) Stamp {
 	return st
 }
 
+// maxProbers is the most probes that run at once. Leaders started together
+// have overlapping spans, so when many of them are stopped together each
+// probe reads again what the others read: O(n²) for n leaders
+// (BenchmarkCleanupAllDependencyTree: 1,000 stops, about 450 kill(pid, 0)
+// each). Past maxProbers a group check joins the shared pass over /proc
+// instead, which answers every check waiting at that moment at once.
+const maxProbers = 4
+
+var probers atomic.Int32 // probes under way
+
 // probe answers GroupEmpty from the pids handed out since st; sure is false
-// when it cannot (no stamp, the counter may have wrapped, too many pids).
+// when it cannot (no stamp, the counter may have wrapped, too many pids,
+// too many probes at once).
 func (st Stamp) probe(pgid int) (empty, sure bool) {
 	if !st.trusted || st.leader <= 0 {
 		return false, false
 	}
+	if probers.Add(1) > maxProbers {
+		probers.Add(-1)
+		return false, false
+	}
+	defer probers.Add(-1)
 	last, tasks, ok := readLoadavg()
 	forks, ok2 := readForks()
 	if !ok || !ok2 || last < st.last || last < st.leader {

@@ -84,9 +84,15 @@ func cpuClock(pid int) (time.Duration, bool) {
 
 // rss is a process's resident memory from /proc/<pid>/statm.
 func rss(pid int) (int64, error) {
-	b, err := readSmall("/proc/" + strconv.Itoa(pid) + "/statm")
-	if err != nil {
-		return 0, err
+	var b []byte
+	var kept [128]byte
+	if n, ok := statmKept(pid, kept[:]); ok {
+		b = kept[:n]
+	} else {
+		var err error
+		if b, err = readSmall(statmPath(pid)); err != nil {
+			return 0, err
+		}
 	}
 	f := bytes.Fields(b)
 	if len(f) < 2 {
@@ -98,6 +104,8 @@ func rss(pid int) (int64, error) {
 	}
 	return pages * int64(os.Getpagesize()), nil
 }
+
+func statmPath(pid int) string { return "/proc/" + strconv.Itoa(pid) + "/statm" }
 
 // cgroupDir returns the cgroup v2 directory of pid if it lies below root.
 func cgroupDir(pid int, root string) string {
