@@ -5,7 +5,7 @@ import "github.com/resman-dev/resman/messages"
 // ResourceError is the error of every operation on a resource: errors.As it
 // to learn the Kind, Key and Op; errors.Is it against the sentinels
 // (ErrAlreadyRegistered, ErrNotRegistered, ErrInvalid, ErrTimeout,
-// ErrPanicked, ErrClosed). It prints as `resman: <op> <kind> "<key>": <cause>`.
+// ErrPanicked, ErrClosed, ErrRestartLimit, ErrUnreachable). It prints as `resman: <op> <kind> "<key>": <cause>`.
 // It is [messages.ResourceError] (an alias), with the fields
 //
 //	Kind Kind   // KindProcess, KindTask or KindCustomResource
@@ -37,6 +37,7 @@ var (
 	ErrPanicked          = messages.ErrPanicked          // a task or cleanup function panicked
 	ErrClosed            = messages.ErrClosed            // the manager is shut down
 	ErrRestartLimit      = messages.ErrRestartLimit      // a supervised resource gave up restarting (MaxRestarts within Window)
+	ErrUnreachable       = messages.ErrUnreachable       // a remote node is down or cannot be reached (package remote)
 )
 
 // Kind names the namespace a resource lives in. It is [messages.Kind] (an

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -131,6 +132,10 @@ func supervisorProps(cfg *config) (*actor.Props, *supervisor.Runtime, error) {
 func init() {
 	hooks.CgroupRoot = func(m any) string { return m.(*Manager).cgroup }
 	hooks.ActorSystem = func(m any) *actor.ActorSystem { return m.(*Manager).system }
+	hooks.StopSettings = func(opts any) (time.Duration, syscall.Signal) {
+		c := stopConfigOf(opts.([]StopOption))
+		return c.timeout, c.signal
+	}
 }
 
 // Props returns the supervisor's props, to spawn under an actor of your own;

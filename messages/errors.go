@@ -26,6 +26,9 @@ var (
 	// ErrRestartLimit: a supervised resource gave up restarting (more than
 	// MaxRestarts restarts within Window).
 	ErrRestartLimit = errors.New("restart limit reached")
+	// ErrUnreachable: a remote node is down or cannot be reached (package
+	// remote); the call's outcome there is unknown.
+	ErrUnreachable = errors.New("node unreachable")
 )
 
 // ResourceError is the error type of every operation on a resource.
