@@ -1,0 +1,293 @@
+package remote
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	premote "github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/internal/hooks"
+)
+
+// DefaultMaxMessageBytes is Config.MaxMessageBytes's default: 64 MiB.
+const DefaultMaxMessageBytes = 64 << 20
+
+// writerBatch is how many messages protoactor's endpoint writer puts in one
+// gRPC message. A single message may take up to MaxMessageBytes/writerBatch
+// (less a little for the envelope), so that a whole batch stays within the
+// gRPC limit on the receiving side.
+const writerBatch = 8
+
+// envelopeSlack is what a message's envelope (type name, target, sender,
+// header) may add to its bytes in a batch, kept free under each share.
+const envelopeSlack = 16 << 10
+
+// helloTimeout bounds how long a Client waits for the first answer of its
+// node before it calls it unreachable: protoactor's endpoint writer retries
+// a dial for 2 s per attempt, the contract says 2 s.
+const helloTimeout = 1500 * time.Millisecond
+
+// serverName is the serving actor's name on every node.
+const serverName = "resman-remote"
+
+// Config configures a Node. The zero value listens on 127.0.0.1, any port,
+// without TLS.
+type Config struct {
+	// Address is the listen address, host:port; default "127.0.0.1:0". An
+	// address that is not loopback ("", "0.0.0.0", a LAN address, a host
+	// name other than localhost) needs TLS.
+	Address string
+	// TLS is the node's mutual TLS, for the server and the client side
+	// alike: Certificates holds this node's certificate (with both
+	// ServerAuth and ClientAuth key usages), RootCAs the authority that
+	// signs its peers' (ClientCAs, if nil, is RootCAs, and the other way
+	// round). The node always requires and verifies a peer's certificate,
+	// whatever ClientAuth says. Nil: no TLS, loopback only.
+	TLS *tls.Config
+	// MaxMessageBytes bounds one gRPC message on the wire; default
+	// DefaultMaxMessageBytes (gRPC's own 4 MiB drops the connection on a
+	// big Status). One reply (a Status, a Tail) may take an eighth of it:
+	// protoactor batches up to eight messages into one gRPC message. A
+	// reply over that is refused with an error wrapping resman.ErrInvalid.
+	// Below 1 MiB is ErrInvalid.
+	MaxMessageBytes int
+}
+
+// Node is one machine's end of resman's remote: an actor system of its own
+// with protoactor's remote (gRPC) started on Address. Serve lets peers drive
+// a Manager running on it; Manager drives one served elsewhere.
+type Node struct {
+	system  *actor.ActorSystem
+	remote  *premote.Remote
+	address string
+	limit   int // the most bytes one reply or request may take
+
+	done chan struct{} // closed by Close
+
+	mu      sync.Mutex // guards the fields below
+	closed  bool
+	server  *actor.PID // the serving actor, once Serve
+	serving *server
+	clients []*actor.PID // every Client's actor, stopped by Close
+
+	closeOnce sync.Once
+}
+
+// NewNode starts a node: an actor system of its own, with protoactor's
+// remote listening on cfg.Address. Bad configuration (an address that is not
+// host:port, a non-loopback address without TLS, a MaxMessageBytes under
+// 1 MiB) is resman.ErrInvalid; nothing is left running then.
+func NewNode(cfg Config) (*Node, error) {
+	addr := cfg.Address
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("resman: remote: address %q: %w", addr, errors.Join(resman.ErrInvalid, err))
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("resman: remote: address %q: bad port: %w", addr, resman.ErrInvalid)
+	}
+	if cfg.TLS == nil && !loopback(host) {
+		return nil, fmt.Errorf("resman: remote: address %q is not loopback and Config.TLS is nil: %w", addr, resman.ErrInvalid)
+	}
+	max := cfg.MaxMessageBytes
+	if max == 0 {
+		max = DefaultMaxMessageBytes
+	}
+	if max < 1<<20 {
+		return nil, fmt.Errorf("resman: remote: MaxMessageBytes %d is under 1 MiB: %w", cfg.MaxMessageBytes, resman.ErrInvalid)
+	}
+
+	serverOpts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(max),
+		grpc.MaxSendMsgSize(max),
+		grpc.StreamInterceptor(guardStream),
+		grpc.UnaryInterceptor(guardUnary),
+	}
+	dialOpts := []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max), grpc.MaxCallSendMsgSize(max)),
+	}
+	if cfg.TLS != nil {
+		sc, cc := tlsConfigs(cfg.TLS)
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(sc)))
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(cc)))
+	} else {
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	rc := premote.Configure(host, port,
+		premote.WithServerOptions(serverOpts...),
+		premote.WithDialOptions(dialOpts...),
+		premote.WithEndpointWriterBatchSize(writerBatch),
+	)
+	// One dial attempt per endpoint: a Client calls a node unreachable
+	// within helloTimeout anyway, and the next message dials afresh.
+	rc.MaxRetryCount = 1
+
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	r := premote.NewRemote(system, rc)
+	if err := start(r); err != nil {
+		system.Shutdown()
+		return nil, fmt.Errorf("resman: remote: listen on %q: %w", addr, err)
+	}
+	return &Node{
+		system:  system,
+		remote:  r,
+		address: system.Address(),
+		limit:   max/writerBatch - envelopeSlack,
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// start runs Remote.Start, which panics when it cannot listen.
+func start(r *premote.Remote) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	r.Start()
+	return nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// tlsConfigs returns the server and the client side of a mutual TLS
+// config: both present the node's certificate, both verify the peer's.
+func tlsConfigs(c *tls.Config) (server, client *tls.Config) {
+	server, client = c.Clone(), c.Clone()
+	if server.ClientCAs == nil {
+		server.ClientCAs = c.RootCAs
+	}
+	server.ClientAuth = tls.RequireAndVerifyClientCert
+	if client.RootCAs == nil {
+		client.RootCAs = c.ClientCAs
+	}
+	if server.MinVersion < tls.VersionTLS12 {
+		server.MinVersion = tls.VersionTLS12
+	}
+	if client.MinVersion < tls.VersionTLS12 {
+		client.MinVersion = tls.VersionTLS12
+	}
+	return server, client
+}
+
+// System returns the node's actor system: pass it to
+// resman.New(resman.WithActorSystem(n.System())) for a manager to Serve.
+func (n *Node) System() *actor.ActorSystem { return n.system }
+
+// Address returns the host:port the node listens on, its port resolved.
+func (n *Node) Address() string { return n.address }
+
+// Serve lets peers drive m: Supervise, StopProcess, RestartProcess,
+// WaitProcess, Status, Tail, CleanupAll and events. m must run on
+// n.System() (else ErrInvalid); a node serves one manager (a second Serve
+// is ErrInvalid); after Close, ErrClosed. Closing the node does not shut m
+// down: the caller does, after Close.
+func (n *Node) Serve(m *resman.Manager) error {
+	if m == nil || hooks.ActorSystem(m) != n.system {
+		return fmt.Errorf("resman: remote: serve: the manager does not run on the node's actor system: %w", resman.ErrInvalid)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("resman: remote: serve: %w", resman.ErrClosed)
+	}
+	if n.server != nil {
+		return fmt.Errorf("resman: remote: serve: the node serves a manager already: %w", resman.ErrInvalid)
+	}
+	s := newServer(n, m)
+	pid, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return s }), serverName)
+	if err != nil {
+		return fmt.Errorf("resman: remote: serve: %w", err)
+	}
+	n.server, n.serving = pid, s
+	return nil
+}
+
+// Manager returns a Client of the manager that the node at address serves.
+// It connects at once; if the node does not answer within 1.5 s, or later
+// stops answering (a remote watch sees it go), every call fails with
+// resman.ErrUnreachable from then on: ask Manager again for a new Client.
+// With OwnedByCaller, the serving node stops every process this Client
+// started when this node terminates (Close, or its process dies).
+func (n *Node) Manager(address string, opts ...ClientOption) *Client {
+	var co clientOptions
+	for _, o := range opts {
+		if o != nil {
+			o(&co)
+		}
+	}
+	c := &Client{node: n, address: address, owned: co.owned}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return c // every call: ErrClosed
+	}
+	a := &clientActor{server: actor.NewPID(address, serverName), pending: map[uint64]*call{}}
+	c.pid = n.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
+	n.clients = append(n.clients, c.pid)
+	return c
+}
+
+// Close stops serving, ends every Client of this node (their calls return
+// resman.ErrClosed), stops protoactor's remote (peers see this node go) and
+// the actor system. The served manager keeps running: shut it down after.
+// Close is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		server, serving, clients := n.server, n.serving, n.clients
+		n.mu.Unlock()
+		close(n.done)
+		for _, pid := range clients {
+			_ = n.system.Root.StopFuture(pid).Wait()
+		}
+		if server != nil {
+			_ = n.system.Root.StopFuture(server).Wait()
+			serving.wait()
+		}
+		n.remote.Shutdown(true)
+		n.system.Shutdown()
+	})
+	return nil
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	owned bool
+}
+
+// OwnedByCaller makes the serving node stop every process this Client
+// supervised there when the Client's node terminates: Erlang's link across
+// nodes, the remote counterpart of the host-death watcher. The serving node
+// learns it by a remote watch: a node SIGKILLed, or closed, is seen at
+// once; one cut off by the network only when its connection fails.
+func OwnedByCaller() ClientOption {
+	return func(o *clientOptions) { o.owned = true }
+}

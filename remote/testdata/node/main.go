@@ -1,0 +1,88 @@
+// Command node is the other node of package remote's tests and
+// benchmarks: a separate OS process (two protoactor remotes in one process
+// race). It serves a manager on a node of its own, prints "addr <address>"
+// and runs until stdin closes (then it closes the node and shuts the
+// manager down) or it is killed.
+//
+//	-certs DIR -name NAME  mutual TLS from DIR/ca.pem, DIR/NAME.pem, DIR/NAME-key.pem; none: loopback without TLS
+//	-echo                  also an actor "echo" that answers every request at once (the benchmarks' baseline)
+//	-drive ADDR -n N       also supervise N sleeping processes on the node at ADDR, OwnedByCaller, then print "ready"
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/internal/certs"
+	"github.com/resman-dev/resman/remote"
+	"github.com/resman-dev/resman/remote/internal/wire"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "node:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := flag.String("certs", "", "certificate directory")
+	name := flag.String("name", "node", "certificate name")
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	echo := flag.Bool("echo", false, "serve an echo actor")
+	drive := flag.String("drive", "", "supervise processes on this node, OwnedByCaller")
+	n := flag.Int("n", 3, "how many processes -drive supervises")
+	flag.Parse()
+
+	var cfg *tls.Config
+	if *dir != "" {
+		var err error
+		if cfg, err = certs.Load(*dir, *name); err != nil {
+			return err
+		}
+	}
+	node, err := remote.NewNode(remote.Config{Address: *addr, TLS: cfg})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	m, err := resman.New(resman.WithActorSystem(node.System()))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := node.Serve(m); err != nil {
+		return err
+	}
+	if *echo {
+		props := actor.PropsFromFunc(func(ctx actor.Context) {
+			if req, ok := ctx.Message().(*wire.Request); ok {
+				ctx.Respond(&wire.Reply{Id: req.Id})
+			}
+		})
+		if _, err := node.System().Root.SpawnNamed(props, "echo"); err != nil {
+			return err
+		}
+	}
+	fmt.Println("addr", node.Address())
+	if *drive != "" {
+		c := node.Manager(*drive, remote.OwnedByCaller())
+		for i := range *n {
+			if err := c.Supervise(context.Background(), "owned-"+strconv.Itoa(i), resman.ProcessSpec{Command: []string{"sleep", "1000"}}); err != nil {
+				return err
+			}
+		}
+		fmt.Println("ready")
+	}
+	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+	return nil
+}
