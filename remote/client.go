@@ -205,7 +205,16 @@ func (c *Client) Subscribe(ctx context.Context, fn func(resman.Event)) (stop fun
 	}, nil)
 	sub := &subscriber{q: q}
 	root := c.node.system.Root
-	pid := root.Spawn(actor.PropsFromProducer(func() actor.Actor { return sub }))
+	c.node.mu.Lock()
+	if c.node.closed {
+		c.node.mu.Unlock()
+		return nil, fmt.Errorf("resman: subscribe on %s: %w", c.address, resman.ErrClosed)
+	}
+	pid, err := c.node.spawn(actor.PropsFromProducer(func() actor.Actor { return sub }), "")
+	c.node.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("resman: subscribe on %s: %w", c.address, err)
+	}
 	r, err := c.do(ctx, "", "subscribe", &wire.Request{Op: &wire.Request_Subscribe{Subscribe: &wire.Subscribe{Address: pid.Address, Id: pid.Id}}})
 	if err == nil {
 		err = decodeErr(r.Errors)

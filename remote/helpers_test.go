@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,8 +30,34 @@ var (
 	nodeBin  string      // the built testdata/node
 	certDir  string      // ca.pem, node.pem, test.pem and their keys; rogue/ holds another CA's
 	testTLS  *tls.Config // the test process's node's mutual TLS
-	rogueTLS *tls.Config // a certificate of a CA the nodes do not trust
+	rogueDir string      // a certificate of a CA the nodes do not trust
+
+	// shared is the test process's one node: the pinned protoactor-go sets
+	// gRPC's global logger in every remote's Start, a write the race
+	// detector pairs with the reads of an earlier remote's gRPC goroutines
+	// (gRPC does not wait for them at Close), so a test process starts one
+	// remote only. Clients with other settings run in testdata/node.
+	shared *remote.Node
 )
+
+// closingM closes the shared node after the tests, twice (Close is
+// idempotent), before goleak looks for what is left.
+type closingM struct{ m *testing.M }
+
+func (c closingM) Run() int {
+	code := c.m.Run()
+	for i := range 2 {
+		if err := shared.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "Close #%d: %v\n", i+1, err)
+			code = 1
+		}
+	}
+	if _, err := shared.Manager("127.0.0.1:1").Status(context.Background()); !errors.Is(err, resman.ErrClosed) {
+		fmt.Fprintf(os.Stderr, "a Client of a closed node: %v, want ErrClosed\n", err)
+		code = 1
+	}
+	return code
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "resman-remote-test")
@@ -43,7 +70,7 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+	goleak.VerifyTestMain(closingM{m}, goleak.Cleanup(func(code int) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
 	}))
@@ -55,7 +82,7 @@ func setup(dir string) error {
 		return fmt.Errorf("build testdata/node: %v\n%s", err, out)
 	}
 	certDir = filepath.Join(dir, "certs")
-	rogueDir := filepath.Join(certDir, "rogue")
+	rogueDir = filepath.Join(certDir, "rogue")
 	if err := os.MkdirAll(rogueDir, 0o700); err != nil {
 		return err
 	}
@@ -86,7 +113,7 @@ func setup(dir string) error {
 	if err := rogue.Write(rogueDir, "test", rn); err != nil {
 		return err
 	}
-	rogueTLS, err = certs.Load(rogueDir, "test")
+	shared, err = remote.NewNode(remote.Config{TLS: testTLS})
 	return err
 }
 
@@ -148,24 +175,11 @@ func (p *nodeProc) kill(t testing.TB) {
 	<-p.done
 }
 
-// newNode returns the test process's own node (mutual TLS with the "test"
-// certificate unless cfg says otherwise), closed when the test ends.
-func newNode(t testing.TB, cfg remote.Config) *remote.Node {
-	t.Helper()
-	if cfg.TLS == nil {
-		cfg.TLS = testTLS
-	}
-	n, err := remote.NewNode(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, n.Close()) })
-	return n
-}
-
 // client returns a Client of a fresh testdata/node.
 func client(t testing.TB, args ...string) (*remote.Client, *nodeProc) {
 	t.Helper()
 	p := startNode(t, args...)
-	return newNode(t, remote.Config{}).Manager(p.addr), p
+	return shared.Manager(p.addr), p
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -38,8 +38,13 @@ const envelopeSlack = 16 << 10
 // a dial for 2 s per attempt, the contract says 2 s.
 const helloTimeout = 1500 * time.Millisecond
 
-// serverName is the serving actor's name on every node.
-const serverName = "resman-remote"
+// The node's actors: one guardian, whose children are the serving actor,
+// every Client's actor and every subscriber. Stopping the guardian waits
+// for them all, down to their last remote notice, before the remote stops.
+const (
+	guardianName = "resman-node"
+	serverName   = guardianName + "/server" // the serving actor's id on every node
+)
 
 // Config configures a Node. The zero value listens on 127.0.0.1, any port,
 // without TLS.
@@ -72,14 +77,13 @@ type Node struct {
 	remote  *premote.Remote
 	address string
 	limit   int // the most bytes one reply or request may take
+	guard   *actor.PID
 
 	done chan struct{} // closed by Close
 
 	mu      sync.Mutex // guards the fields below
 	closed  bool
-	server  *actor.PID // the serving actor, once Serve
-	serving *server
-	clients []*actor.PID // every Client's actor, stopped by Close
+	serving *server // once Serve
 
 	closeOnce sync.Once
 }
@@ -146,13 +150,53 @@ func NewNode(cfg Config) (*Node, error) {
 		system.Shutdown()
 		return nil, fmt.Errorf("resman: remote: listen on %q: %w", addr, err)
 	}
+	guard, err := system.Root.SpawnNamed(actor.PropsFromFunc(guardian), guardianName)
+	if err != nil {
+		r.Shutdown(true)
+		system.Shutdown()
+		return nil, fmt.Errorf("resman: remote: %w", err)
+	}
 	return &Node{
 		system:  system,
 		remote:  r,
 		address: system.Address(),
 		limit:   max/writerBatch - envelopeSlack,
+		guard:   guard,
 		done:    make(chan struct{}),
 	}, nil
+}
+
+// spawnChild asks the guardian to spawn a child.
+type spawnChild struct {
+	props *actor.Props
+	name  string // "": a generated one
+	reply chan spawned
+}
+
+type spawned struct {
+	pid *actor.PID
+	err error
+}
+
+func guardian(ctx actor.Context) {
+	if m, ok := ctx.Message().(*spawnChild); ok {
+		var r spawned
+		if m.name == "" {
+			r.pid = ctx.Spawn(m.props)
+		} else {
+			r.pid, r.err = ctx.SpawnNamed(m.props, m.name)
+		}
+		m.reply <- r
+	}
+}
+
+// spawn spawns a child of the guardian; the caller holds n.mu and has
+// checked that the node is open.
+func (n *Node) spawn(props *actor.Props, name string) (*actor.PID, error) {
+	reply := make(chan spawned, 1)
+	n.system.Root.Send(n.guard, &spawnChild{props: props, name: name, reply: reply})
+	r := <-reply
+	return r.pid, r.err
 }
 
 // start runs Remote.Start, which panics when it cannot listen.
@@ -215,15 +259,14 @@ func (n *Node) Serve(m *resman.Manager) error {
 	if n.closed {
 		return fmt.Errorf("resman: remote: serve: %w", resman.ErrClosed)
 	}
-	if n.server != nil {
+	if n.serving != nil {
 		return fmt.Errorf("resman: remote: serve: the node serves a manager already: %w", resman.ErrInvalid)
 	}
 	s := newServer(n, m)
-	pid, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return s }), serverName)
-	if err != nil {
+	if _, err := n.spawn(actor.PropsFromProducer(func() actor.Actor { return s }), "server"); err != nil {
 		return fmt.Errorf("resman: remote: serve: %w", err)
 	}
-	n.server, n.serving = pid, s
+	n.serving = s
 	return nil
 }
 
@@ -247,8 +290,7 @@ func (n *Node) Manager(address string, opts ...ClientOption) *Client {
 		return c // every call: ErrClosed
 	}
 	a := &clientActor{server: actor.NewPID(address, serverName), pending: map[uint64]*call{}}
-	c.pid = n.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
-	n.clients = append(n.clients, c.pid)
+	c.pid, _ = n.spawn(actor.PropsFromProducer(func() actor.Actor { return a }), "")
 	return c
 }
 
@@ -260,14 +302,11 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
-		server, serving, clients := n.server, n.serving, n.clients
+		serving := n.serving
 		n.mu.Unlock()
 		close(n.done)
-		for _, pid := range clients {
-			_ = n.system.Root.StopFuture(pid).Wait()
-		}
-		if server != nil {
-			_ = n.system.Root.StopFuture(server).Wait()
+		_ = n.system.Root.StopFuture(n.guard).Wait()
+		if serving != nil {
 			serving.wait()
 		}
 		n.remote.Shutdown(true)
