@@ -243,3 +243,28 @@ func requireGone(t testing.TB, pids ...int) {
 		require.Falsef(t, alive(pid), "pid %d survived (state %q)", pid, procState(pid))
 	}
 }
+
+// runNode runs testdata/node to its end with exactly args (no default
+// certificates) and returns its stdout, trimmed.
+func runNode(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeBin, args...)
+	cmd.Stdin = strings.NewReader("")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	return strings.TrimSpace(string(out))
+}
+
+// unreachableWithin asserts that a -status line says unreachable within d.
+func unreachableWithin(t testing.TB, line string, d time.Duration) {
+	t.Helper()
+	f := strings.Fields(line)
+	require.GreaterOrEqualf(t, len(f), 3, "line %q", line)
+	require.Equalf(t, []string{"err", "unreachable"}, f[:2], "line %q", line)
+	ms, err := strconv.Atoi(f[2])
+	require.NoError(t, err)
+	require.LessOrEqualf(t, time.Duration(ms)*time.Millisecond, d, "line %q", line)
+}

@@ -309,7 +309,16 @@ func (n *Node) Close() error {
 		if serving != nil {
 			serving.wait()
 		}
-		n.remote.Shutdown(true)
+		// Not Remote.Shutdown(true): its endpoint manager's stop writes
+		// fields that goroutines of protoactor's own (a lost connection's
+		// reader) read without synchronisation, a data race. The gRPC
+		// server's hard stop ends every peer's stream (peers see this node
+		// terminate, as on a graceful stop); stopping the endpoint
+		// supervisor closes the connections this node dialed.
+		n.remote.Shutdown(false)
+		for _, name := range []string{"EndpointSupervisor", "activator"} {
+			_ = n.system.Root.StopFuture(actor.NewPID(n.address, name)).Wait()
+		}
 		n.system.Shutdown()
 	})
 	return nil

@@ -6,18 +6,22 @@
 //
 //	-certs DIR -name NAME  mutual TLS from DIR/ca.pem, DIR/NAME.pem, DIR/NAME-key.pem; none: loopback without TLS
 //	-echo                  also an actor "echo" that answers every request at once (the benchmarks' baseline)
-//	-drive ADDR -n N       also supervise N sleeping processes on the node at ADDR, OwnedByCaller, then print "ready"
+//	-drive ADDR -n N       also supervise N sleeping processes on the node at ADDR (OwnedByCaller unless -owned=false), then print "ready"
+//	-serve=false           do not serve the manager
+//	-status ADDR           only ask the node at ADDR for its Status, print "ok <processes> <ms>" or "err <unreachable|other> <ms> <error>", and exit
 package main
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -41,6 +45,10 @@ func run() error {
 	echo := flag.Bool("echo", false, "serve an echo actor")
 	drive := flag.String("drive", "", "supervise processes on this node, OwnedByCaller")
 	n := flag.Int("n", 3, "how many processes -drive supervises")
+	prefix := flag.String("prefix", "owned-", "-drive's key prefix")
+	owned := flag.Bool("owned", true, "-drive with OwnedByCaller")
+	serve := flag.Bool("serve", true, "serve the manager")
+	status := flag.String("status", "", "print the Status of this node and exit")
 	flag.Parse()
 
 	var cfg *tls.Config
@@ -55,13 +63,32 @@ func run() error {
 		return err
 	}
 	defer node.Close()
+	if *status != "" {
+		start := time.Now()
+		st, err := node.Manager(*status).Status(context.Background())
+		ms := time.Since(start).Milliseconds()
+		switch {
+		case err == nil:
+			fmt.Println("ok", len(st.Processes), ms)
+		case errors.Is(err, resman.ErrUnreachable):
+			fmt.Println("err unreachable", ms, err)
+		default:
+			fmt.Println("err other", ms, err)
+		}
+		return nil
+	}
 	m, err := resman.New(resman.WithActorSystem(node.System()))
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := node.Serve(m); err != nil {
-		return err
+	if *serve {
+		if err := node.Serve(m); err != nil {
+			return err
+		}
+		if err := node.Serve(m); !errors.Is(err, resman.ErrInvalid) {
+			return fmt.Errorf("a second Serve: %v, want ErrInvalid", err)
+		}
 	}
 	if *echo {
 		props := actor.PropsFromFunc(func(ctx actor.Context) {
@@ -75,9 +102,13 @@ func run() error {
 	}
 	fmt.Println("addr", node.Address())
 	if *drive != "" {
-		c := node.Manager(*drive, remote.OwnedByCaller())
+		var opts []remote.ClientOption
+		if *owned {
+			opts = append(opts, remote.OwnedByCaller())
+		}
+		c := node.Manager(*drive, opts...)
 		for i := range *n {
-			if err := c.Supervise(context.Background(), "owned-"+strconv.Itoa(i), resman.ProcessSpec{Command: []string{"sleep", "1000"}}); err != nil {
+			if err := c.Supervise(context.Background(), *prefix+strconv.Itoa(i), resman.ProcessSpec{Command: []string{"sleep", "1000"}}); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,177 @@
+package remote_test
+
+import (
+	"net"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/remote"
+)
+
+// TestNodeKilledIsUnreachable: a node SIGKILLed is seen by the remote
+// watch; a call waiting on it and every later call fail with
+// ErrUnreachable within 2 s, and the node's processes are gone.
+func TestNodeKilledIsUnreachable(t *testing.T) {
+	c, p := client(t)
+	ctx := ctxT(t)
+	require.NoError(t, c.Supervise(ctx, "a", sleeper()))
+	require.NoError(t, c.Supervise(ctx, "tree", resman.ProcessSpec{Command: []string{"sh", "-c", "sleep 1000 & exec sleep 1000"}}))
+	st, err := c.Status(ctx)
+	require.NoError(t, err)
+	pids := pidsOf(t, st)
+
+	waitErr := make(chan error, 1)
+	// Owned by the test: a WaitProcess pending when the node dies.
+	go func() {
+		_, err := c.WaitProcess(ctx, "a")
+		waitErr <- err
+	}()
+	tail, err := c.Tail(ctx, "a", 1) // a round trip after the wait was sent: it is on the node
+	require.NoError(t, err)
+	require.Empty(t, tail)
+
+	start := time.Now()
+	p.kill(t)
+	select {
+	case err := <-waitErr:
+		require.ErrorIs(t, err, resman.ErrUnreachable)
+		var re *resman.ResourceError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, "a", re.Key)
+		require.Equal(t, "wait", re.Op)
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitProcess still waits 5 s after the node died")
+	}
+	require.LessOrEqual(t, time.Since(start), 2*time.Second)
+
+	start = time.Now()
+	_, err = c.Status(ctx)
+	require.ErrorIs(t, err, resman.ErrUnreachable)
+	require.ErrorIs(t, c.StopProcess(ctx, "a"), resman.ErrUnreachable)
+	require.Less(t, time.Since(start), 100*time.Millisecond)
+
+	// The node's host-death watcher took its processes along, the
+	// background child of "tree" included.
+	requireGoneSoon(t, 5*time.Second, pids...)
+}
+
+// TestDownNodeIsUnreachable: a node that is not there fails a call within
+// 2 s (protoactor's endpoint would retry for 10 s).
+func TestDownNodeIsUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+
+	c := shared.Manager(addr)
+	start := time.Now()
+	err = c.Supervise(ctxT(t), "a", sleeper())
+	require.ErrorIs(t, err, resman.ErrUnreachable)
+	require.LessOrEqual(t, time.Since(start), 2*time.Second)
+	_, err = c.WaitProcess(ctxT(t), "a")
+	require.ErrorIs(t, err, resman.ErrUnreachable)
+}
+
+// TestOwnedByCaller: what a client node started with OwnedByCaller is
+// stopped when that node is SIGKILLed; what other clients started stays,
+// and so does what a client without the option started.
+func TestOwnedByCaller(t *testing.T) {
+	c, srv := client(t)
+	ctx := ctxT(t)
+	require.NoError(t, c.Supervise(ctx, "mine", sleeper()))
+	owner := startNode(t, "-drive", srv.addr, "-n", "3", "-prefix", "owned-")
+	require.Equal(t, "ready", owner.line(t))
+	plain := startNode(t, "-drive", srv.addr, "-n", "1", "-prefix", "plain-", "-owned=false")
+	require.Equal(t, "ready", plain.line(t))
+
+	pidOf := func() map[string]int {
+		st, err := c.Status(ctx)
+		require.NoError(t, err)
+		m := map[string]int{}
+		for _, p := range st.Processes {
+			m[p.Key] = p.PID
+		}
+		return m
+	}
+	before := pidOf()
+	require.Len(t, before, 5, "%v", before)
+
+	owner.kill(t)
+	plain.kill(t)
+	require.Eventually(t, func() bool { return len(pidOf()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	after := pidOf()
+	require.Equal(t, before["mine"], after["mine"])
+	require.Equal(t, before["plain-0"], after["plain-0"])
+	require.True(t, alive(after["mine"]))
+	require.True(t, alive(after["plain-0"]))
+	requireGone(t, before["owned-0"], before["owned-1"], before["owned-2"])
+}
+
+// TestOwnedByCallerOnClose: a client node that closes (gracefully) also
+// takes its owned processes along.
+func TestOwnedByCallerOnClose(t *testing.T) {
+	c, srv := client(t)
+	ctx := ctxT(t)
+	owner := startNode(t, "-drive", srv.addr, "-n", "2")
+	require.Equal(t, "ready", owner.line(t))
+	st, err := c.Status(ctx)
+	require.NoError(t, err)
+	pids := pidsOf(t, st)
+	require.Len(t, pids, 2)
+	require.NoError(t, owner.stdin.Close())
+	<-owner.done
+	require.Eventually(t, func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && len(st.Processes) == 0
+	}, 5*time.Second, 10*time.Millisecond)
+	requireGone(t, pids...)
+}
+
+// TestNodeConfigChecks: bad configuration is ErrInvalid before anything
+// listens; a port in use is an error, not a panic.
+func TestNodeConfigChecks(t *testing.T) {
+	for _, cfg := range []remote.Config{
+		{Address: "0.0.0.0:0"},
+		{Address: ":0"},
+		{Address: "192.0.2.1:7000"},
+		{Address: "example.com:7000"},
+		{Address: "nope"},
+		{Address: "127.0.0.1:99999"},
+		{Address: "127.0.0.1:x"},
+		{MaxMessageBytes: 1000},
+		{MaxMessageBytes: -1},
+	} {
+		n, err := remote.NewNode(cfg)
+		require.ErrorIsf(t, err, resman.ErrInvalid, "%+v", cfg)
+		require.Nil(t, n)
+	}
+
+	// A port in use (the shared node's), in a process of its own.
+	cmd := exec.Command(nodeBin, "-certs", certDir, "-addr", shared.Address())
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 1, exit.ExitCode())
+	require.Contains(t, string(out), "address already in use")
+}
+
+// TestServeChecks: Serve wants a manager on the node's own actor system,
+// once.
+func TestServeChecks(t *testing.T) {
+	m, err := resman.New()
+	require.NoError(t, err)
+	defer m.Close()
+	require.ErrorIs(t, shared.Serve(m), resman.ErrInvalid)
+	require.ErrorIs(t, shared.Serve(nil), resman.ErrInvalid)
+
+	// A node that serves no manager: a Client of it is unreachable.
+	p := startNode(t, "-serve=false")
+	start := time.Now()
+	_, err = shared.Manager(p.addr).Status(ctxT(t))
+	require.ErrorIs(t, err, resman.ErrUnreachable)
+	require.LessOrEqual(t, time.Since(start), 2*time.Second)
+}
