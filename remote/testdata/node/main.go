@@ -1,7 +1,7 @@
 // Command node is the other node of package remote's tests and
 // benchmarks: a separate OS process (two protoactor remotes in one process
 // race). It serves a manager on a node of its own, prints "addr <address>"
-// and runs until stdin closes (then it closes the node and shuts the
+// and runs until stdin closes (reading commands: "burst N") (then it closes the node and shuts the
 // manager down) or it is killed.
 //
 //	-certs DIR -name NAME  mutual TLS from DIR/ca.pem, DIR/NAME.pem, DIR/NAME-key.pem; none: loopback without TLS
@@ -18,9 +18,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -114,6 +114,34 @@ func run() error {
 		}
 		fmt.Println("ready")
 	}
-	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+	// Commands on stdin until it closes: "burst N" registers and
+	// unregisters N custom resources (2N events, from 4 goroutines), for
+	// the events benchmark.
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		var count int
+		if _, err := fmt.Sscanf(sc.Text(), "burst %d", &count); err == nil {
+			burst(m, count)
+		}
+	}
 	return nil
+}
+
+func burst(m *resman.Manager, count int) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		// Owned by burst: one of its four producers.
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for i := g; i < count; i += 4 {
+				key := "burst-" + strconv.Itoa(i)
+				if err := m.RegisterCustomResource(ctx, key, i, func(context.Context, any) error { return nil }); err == nil {
+					_, _ = m.UnregisterCustomResource(ctx, key)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
