@@ -142,8 +142,7 @@ func BenchmarkRemoteEvents(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer stop()
-		start := time.Now()
-		for b.Loop() {
+		run := func() {
 			if _, err := fmt.Fprintf(p.stdin, "burst %d\n", burst); err != nil {
 				b.Fatal(err)
 			}
@@ -153,7 +152,12 @@ func BenchmarkRemoteEvents(b *testing.B) {
 				b.Fatalf("%d of %d events", got.Load(), 2*burst)
 			}
 		}
-		b.ReportMetric(float64(got.Load())/time.Since(start).Seconds(), "events/s")
+		run() // warm up: the node's first burst grows its actors' mailboxes and child pools
+		from, start := got.Load(), time.Now()
+		for b.Loop() {
+			run()
+		}
+		b.ReportMetric(float64(got.Load()-from)/time.Since(start).Seconds(), "events/s")
 	})
 	b.Run("local-hook", func(b *testing.B) {
 		var got atomic.Int64
@@ -168,8 +172,7 @@ func BenchmarkRemoteEvents(b *testing.B) {
 		}
 		defer m.Close()
 		ctx := context.Background()
-		start := time.Now()
-		for b.Loop() {
+		run := func() {
 			for i := range burst {
 				key := "burst-" + strconv.Itoa(i)
 				if err := m.RegisterCustomResource(ctx, key, i, func(context.Context, any) error { return nil }); err != nil {
@@ -181,6 +184,11 @@ func BenchmarkRemoteEvents(b *testing.B) {
 			}
 			<-done
 		}
-		b.ReportMetric(float64(got.Load())/time.Since(start).Seconds(), "events/s")
+		run() // warm up, as for the remote one
+		from, start := got.Load(), time.Now()
+		for b.Loop() {
+			run()
+		}
+		b.ReportMetric(float64(got.Load()-from)/time.Since(start).Seconds(), "events/s")
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/resman-dev/resman"
 	"github.com/resman-dev/resman/internal/hooks"
@@ -72,6 +73,9 @@ func (c *Client) do(ctx context.Context, key, op string, req *wire.Request) (*wi
 	req.Id = c.ids.Add(1)
 	if d, ok := ctx.Deadline(); ok {
 		req.TimeoutNanos = max(int64(time.Until(d)), 1)
+	}
+	if n := proto.Size(req); n > c.node.limit {
+		return nil, fail(fmt.Errorf("%w: the request of %d bytes is over the node's limit of %d (Config.MaxMessageBytes/%d)", resman.ErrInvalid, n, c.node.limit, writerBatch))
 	}
 	cl := &call{req: req, reply: make(chan callResult, 1)}
 	root := c.node.system.Root

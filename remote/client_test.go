@@ -195,3 +195,30 @@ func TestBigStatus(t *testing.T) {
 	require.NoError(t, c.CleanupAll(ctx))
 	requireGone(t, pids...)
 }
+
+// TestMessageLimits: a reply over a node's share of MaxMessageBytes is
+// refused with ErrInvalid, and so is a request over the client's; the
+// connection and the node carry on.
+func TestMessageLimits(t *testing.T) {
+	c, _ := client(t, "-max", "1048576") // an eighth, less the envelope's slack: 112 KiB per reply
+	ctx := ctxT(t)
+	long := strings.Repeat("k", 80<<10)
+	require.NoError(t, c.Supervise(ctx, long+"a", sleeper()))
+	st, err := c.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st.Processes, 1)
+	require.NoError(t, c.Supervise(ctx, long+"b", sleeper()))
+	_, err = c.Status(ctx)
+	require.ErrorIs(t, err, resman.ErrInvalid)
+	require.Contains(t, err.Error(), "limit")
+
+	huge := resman.ProcessSpec{Command: []string{"true"}, Env: []string{"X=" + strings.Repeat("x", 9<<20)}}
+	err = c.Supervise(ctx, "huge", huge)
+	require.ErrorIs(t, err, resman.ErrInvalid)
+
+	require.NoError(t, c.StopProcess(ctx, long+"b"))
+	st, err = c.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st.Processes, 1)
+	require.NoError(t, c.CleanupAll(ctx))
+}

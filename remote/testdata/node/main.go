@@ -7,6 +7,7 @@
 //	-certs DIR -name NAME  mutual TLS from DIR/ca.pem, DIR/NAME.pem, DIR/NAME-key.pem; none: loopback without TLS
 //	-echo                  also an actor "echo" that answers every request at once (the benchmarks' baseline)
 //	-drive ADDR -n N       also supervise N sleeping processes on the node at ADDR (OwnedByCaller unless -owned=false), then print "ready"
+//	-max N                 Config.MaxMessageBytes
 //	-serve=false           do not serve the manager
 //	-status ADDR           only ask the node at ADDR for its Status, print "ok <processes> <ms>" or "err <unreachable|other> <ms> <error>", and exit
 package main
@@ -47,6 +48,7 @@ func run() error {
 	n := flag.Int("n", 3, "how many processes -drive supervises")
 	prefix := flag.String("prefix", "owned-", "-drive's key prefix")
 	owned := flag.Bool("owned", true, "-drive with OwnedByCaller")
+	maxBytes := flag.Int("max", 0, "Config.MaxMessageBytes")
 	serve := flag.Bool("serve", true, "serve the manager")
 	status := flag.String("status", "", "print the Status of this node and exit")
 	flag.Parse()
@@ -58,7 +60,7 @@ func run() error {
 			return err
 		}
 	}
-	node, err := remote.NewNode(remote.Config{Address: *addr, TLS: cfg})
+	node, err := remote.NewNode(remote.Config{Address: *addr, TLS: cfg, MaxMessageBytes: *maxBytes})
 	if err != nil {
 		return err
 	}
