@@ -64,8 +64,11 @@ type Config struct {
 	// DefaultMaxMessageBytes (gRPC's own 4 MiB drops the connection on a
 	// big Status). One reply (a Status, a Tail) may take an eighth of it:
 	// protoactor batches up to eight messages into one gRPC message. A
-	// reply over that is refused with an error wrapping resman.ErrInvalid.
-	// Below 1 MiB is ErrInvalid.
+	// reply over that is refused with an error wrapping resman.ErrInvalid,
+	// and so is a request. Give every node the same value: a node receives
+	// up to its own MaxMessageBytes in one gRPC message, and a peer with a
+	// bigger one could send more (the connection would then fail). Below
+	// 1 MiB is ErrInvalid.
 	MaxMessageBytes int
 }
 
