@@ -300,7 +300,9 @@ func (n *Node) Manager(address string, opts ...ClientOption) *Client {
 // Close stops serving, ends every Client of this node (their calls return
 // resman.ErrClosed), stops protoactor's remote (peers see this node go) and
 // the actor system. The served manager keeps running: shut it down after.
-// Close is idempotent.
+// Close is idempotent. It may take about 2 s when a peer that drove or
+// subscribed to this node is gone already: protoactor dials it once to
+// tell it this node's actors stopped, and waits 2 s after the failed dial.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
