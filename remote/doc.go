@@ -50,7 +50,9 @@
 // dies, or cannot be reached within 1.5 s of the Client's creation, every
 // waiting and later call fails with an error wrapping
 // resman.ErrUnreachable, within 2 s — not after protoactor's 10 s of
-// retries. With [OwnedByCaller], the serving node watches the Client back
+// retries. A node that hangs, or is cut off without its connection
+// failing, stops answering gRPC keepalive pings (every 10 s, 3 s to
+// answer) and is unreachable after about 13 s. With [OwnedByCaller], the serving node watches the Client back
 // and stops the processes it started when the Client's node terminates.
 // When a serving node dies, its own host-death watcher takes its processes
 // along.

@@ -3,6 +3,7 @@ package remote_test
 import (
 	"net"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,6 +58,37 @@ func TestNodeKilledIsUnreachable(t *testing.T) {
 	// The node's host-death watcher took its processes along, the
 	// background child of "tree" included.
 	requireGoneSoon(t, 5*time.Second, pids...)
+}
+
+// TestHungNodeIsUnreachable: a node that stops answering (SIGSTOP: its
+// connections stay open) is seen by the keepalive pings; a call waiting on
+// it fails with ErrUnreachable.
+func TestHungNodeIsUnreachable(t *testing.T) {
+	c, p := client(t)
+	ctx := ctxT(t)
+	require.NoError(t, c.Supervise(ctx, "a", sleeper()))
+	waitErr := make(chan error, 1)
+	// Owned by the test: a WaitProcess pending when the node hangs.
+	go func() {
+		_, err := c.WaitProcess(ctx, "a")
+		waitErr <- err
+	}()
+	_, err := c.Status(ctx) // a round trip after the wait was sent
+	require.NoError(t, err)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) })
+	start := time.Now()
+	select {
+	case err := <-waitErr:
+		require.ErrorIs(t, err, resman.ErrUnreachable)
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitProcess still waits 30 s after the node hung")
+	}
+	t.Logf("seen after %v", time.Since(start))
+	require.Less(t, time.Since(start), 20*time.Second)
+	_, err = c.Status(ctx)
+	require.ErrorIs(t, err, resman.ErrUnreachable)
 }
 
 // TestDownNodeIsUnreachable: a node that is not there fails a call within

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/resman-dev/resman"
 	"github.com/resman-dev/resman/internal/hooks"
@@ -32,6 +33,13 @@ const writerBatch = 8
 // envelopeSlack is what a message's envelope (type name, target, sender,
 // header) may add to its bytes in a batch, kept free under each share.
 const envelopeSlack = 16 << 10
+
+// Keepalive of every connection a node dials: gRPC's shortest allowed
+// ping interval, and how long a ping may go unanswered.
+const (
+	keepaliveTime    = 10 * time.Second
+	keepaliveTimeout = 3 * time.Second
+)
 
 // helloTimeout bounds how long a Client waits for the first answer of its
 // node before it calls it unreachable: protoactor's endpoint writer retries
@@ -124,9 +132,14 @@ func NewNode(cfg Config) (*Node, error) {
 		grpc.MaxSendMsgSize(max),
 		grpc.StreamInterceptor(guardStream),
 		grpc.UnaryInterceptor(guardUnary),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
 	}
 	dialOpts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max), grpc.MaxCallSendMsgSize(max)),
+		// A peer that hangs or is cut off without its connection failing
+		// (no RST, no FIN) stops answering pings: its connection is then
+		// dropped, which protoactor reports as the endpoint terminated.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
 	}
 	if cfg.TLS != nil {
 		sc, cc := tlsConfigs(cfg.TLS)

@@ -82,7 +82,7 @@ func TestNodeSurvivesBadInput(t *testing.T) {
 	tc, err := tls.Dial("tcp", p.addr, testTLS.Clone())
 	require.NoError(t, err)
 	_, _ = tc.Write(garbage)
-	require.NoError(t, tc.Close())
+	_ = tc.Close() // the node may have dropped it already: the alert then fails
 
 	// protoactor's own protocol, spoken badly by a peer with a good certificate.
 	conn, err := grpc.Dial(p.addr, grpc.WithTransportCredentials(credentials.NewTLS(testTLS.Clone())))
