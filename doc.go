@@ -97,6 +97,15 @@
 // makes a program shut down on SIGINT or SIGTERM: the first signal starts
 // [Manager.Shutdown], a second one kills what is left at once.
 //
+// # Across machines
+//
+// Package remote serves a Manager to other machines over protoactor-go's
+// remote (gRPC with mutual TLS) and drives managers served elsewhere with
+// the calls that carry plain data: Supervise, StopProcess, RestartProcess,
+// WaitProcess, Status, Tail, CleanupAll and events. Errors keep their
+// identity across the wire; a node that is down or cannot be reached gives
+// [ErrUnreachable].
+//
 // # Guarantees
 //
 // Every stop, cancel and cleanup runs at most once per registration,
