@@ -48,7 +48,8 @@ type cancelCall struct{ id uint64 }
 type helloExpired struct{}
 
 // do sends req and waits for its reply, ctx's end, or the node's Close.
-// kind/key/op name the error when there is no reply.
+// key and op name the error when there is no reply (a process error when
+// key is set).
 func (c *Client) do(ctx context.Context, key, op string, req *wire.Request) (*wire.Reply, error) {
 	if ctx == nil {
 		ctx = context.Background()
