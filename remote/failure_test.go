@@ -106,6 +106,11 @@ func TestDownNodeIsUnreachable(t *testing.T) {
 	require.LessOrEqual(t, time.Since(start), 2*time.Second)
 	_, err = c.WaitProcess(ctxT(t), "a")
 	require.ErrorIs(t, err, resman.ErrUnreachable)
+	stop, err := c.Subscribe(ctxT(t), func(resman.Event) {})
+	require.ErrorIs(t, err, resman.ErrUnreachable)
+	require.Nil(t, stop)
+	_, err = c.Subscribe(ctxT(t), nil)
+	require.ErrorIs(t, err, resman.ErrInvalid)
 }
 
 // TestOwnedByCaller: what a client node started with OwnedByCaller is
