@@ -45,6 +45,7 @@ type entry struct {
 	heldErrs   []error     // its dependents' failures, for an explicit stop of it
 
 	gone     bool           // removed from the registry
+	released bool           // handed back with its key freed at once: its events are over
 	sweep    *cleanup       // the first CleanupAll or Shutdown that waits for it, if any
 	ending   bool           // an End went to the child
 	endMode  actors.EndMode // what it asked
@@ -54,13 +55,15 @@ type entry struct {
 	exitWait []*actor.PID                 // WaitProcess callers
 }
 
-// registry holds the three namespaces.
+// registry holds the three namespaces, and the registrations being handed
+// back whose keys are free already.
 type registry struct {
-	keys [4]map[string]*entry // indexed by messages.Kind
+	keys      [4]map[string]*entry // indexed by messages.Kind
+	releasing map[*entry]struct{}  // unkeyed, until their child reports
 }
 
 func newRegistry() *registry {
-	r := &registry{}
+	r := &registry{releasing: make(map[*entry]struct{})}
 	for k := range r.keys {
 		r.keys[k] = make(map[string]*entry)
 	}
@@ -75,15 +78,30 @@ func (r *registry) add(e *entry) {
 }
 
 func (r *registry) remove(e *entry) {
-	delete(r.keys[e.h.Kind], e.h.Key)
+	r.unkey(e)
+	delete(r.releasing, e)
 	e.gone = true
 }
 
+// unkey frees e's key while its child hands it back: the key may be
+// registered again, and Status no longer lists it, but e stays e's
+// handle's entry until its child reports.
+func (r *registry) unkey(e *entry) {
+	if r.keys[e.h.Kind][e.h.Key] == e {
+		delete(r.keys[e.h.Kind], e.h.Key)
+		r.releasing[e] = struct{}{}
+	}
+}
+
+// each calls f for every registration, those being handed back included.
 func (r *registry) each(f func(*entry)) {
 	for _, m := range r.keys {
 		for _, e := range m {
 			f(e)
 		}
+	}
+	for e := range r.releasing {
+		f(e)
 	}
 }
 
