@@ -62,7 +62,9 @@ func newReg(kind messages.Kind, key string, res resource) *Reg {
 // Ended is closed once the registration has ended (its outcome recorded).
 func (r *Reg) Ended() <-chan struct{} { return r.fin.wait() }
 
-// Lifecycle returns what the registration's options say.
+// Lifecycle returns what the registration's options say. It is set before
+// Assign and never changes: the supervisor reads it (dependencies, Status)
+// without asking the child.
 func (r *Reg) Lifecycle() messages.Lifecycle { return r.lc }
 
 // WithLifecycle sets what the registration's options say; call it before

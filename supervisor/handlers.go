@@ -63,7 +63,7 @@ func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) er
 // track adds the entry that req makes and hands its registration to a
 // child. Unless pending, the resource is registered from here on.
 func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bool, init func(*entry)) *entry {
-	e := &entry{h: r.H, reg: r, req: req, registeredAt: time.Now().UnixNano(), pending: pending, op: "start", lc: r.Lifecycle()}
+	e := &entry{h: r.H, reg: r, req: req, registeredAt: time.Now().UnixNano(), pending: pending, op: "start"}
 	if init != nil {
 		init(e)
 	}

@@ -31,13 +31,12 @@ type entry struct {
 	taskErr  error            // task, once returned
 	typeName string           // custom resource
 
-	op          string             // the registration's op: "start" or "supervise" for a pending start
-	lc          messages.Lifecycle // what its options said
-	supervised  bool               // made by Supervise: RestartProcess applies
-	restarts    int                // runs started after the first
-	lastExit    int64              // Unix nanoseconds of the last run's end; 0: none
-	gaveUp      error              // it reached its restart limit (wraps ErrRestartLimit)
-	restartWait []func(error)      // RestartProcess callers
+	op          string        // the registration's op: "start" or "supervise" for a pending start
+	supervised  bool          // made by Supervise: RestartProcess applies
+	restarts    int           // runs started after the first
+	lastExit    int64         // Unix nanoseconds of the last run's end; 0: none
+	gaveUp      error         // it reached its restart limit (wraps ErrRestartLimit)
+	restartWait []func(error) // RestartProcess callers
 
 	deps       []*entry    // what it depends on (DependsOn), while it is registered
 	dependents []*entry    // the live registrations that depend on it
@@ -122,7 +121,7 @@ func (r *registry) status() messages.Status {
 			continue
 		}
 		ps := messages.ProcessStatus{Key: e.h.Key, PID: e.pid, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt),
-			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn, DroppedLines: e.reg.DroppedLines()}
+			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.reg.Lifecycle().DependsOn, DroppedLines: e.reg.DroppedLines()}
 		if e.exited || e.lastExit != 0 {
 			ps.ExitCode = e.exitCode
 		}
@@ -133,11 +132,11 @@ func (r *registry) status() messages.Status {
 			continue
 		}
 		st.Tasks = append(st.Tasks, messages.TaskStatus{Key: e.h.Key, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), Err: e.taskErr,
-			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn})
+			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.reg.Lifecycle().DependsOn})
 	}
 	for _, e := range r.keys[messages.KindCustomResource] {
 		st.CustomResources = append(st.CustomResources, messages.CustomResourceStatus{
-			Key: e.h.Key, Type: e.typeName, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), DependsOn: e.lc.DependsOn})
+			Key: e.h.Key, Type: e.typeName, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), DependsOn: e.reg.Lifecycle().DependsOn})
 	}
 	slices.SortFunc(st.Processes, func(a, b messages.ProcessStatus) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(st.Tasks, func(a, b messages.TaskStatus) int { return strings.Compare(a.Key, b.Key) })
