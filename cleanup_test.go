@@ -305,6 +305,60 @@ func TestConcurrentUnregistersHandBackOnce(t *testing.T) {
 	}
 }
 
+// TestUnregisterRacingShutdownIsOneOrTheOther: an unregister that races a
+// CleanupAll or a Shutdown either hands the resource back untouched (the
+// task is not cancelled, the cleanup never runs) or fails and the resource
+// is ended: never both, never neither. Release goes through the registration's
+// child, and its key is free before the child has reported.
+func TestUnregisterRacingShutdownIsOneOrTheOther(t *testing.T) {
+	ctx := ctxT(t)
+	for i := range 60 {
+		m, err := resman.New()
+		require.NoError(t, err)
+		task, err := m.Go(ctx, "t", func(ctx context.Context) error { <-ctx.Done(); return nil })
+		require.NoError(t, err)
+		var cleanups atomic.Int32
+		require.NoError(t, m.RegisterCustomResource(ctx, "c", i, func(context.Context, any) error {
+			cleanups.Add(1)
+			return nil
+		}))
+		var wg sync.WaitGroup
+		var gotTask *resman.Task
+		var gotRes any
+		var taskErr, resErr error
+		wg.Add(3)
+		go func() { defer wg.Done(); gotTask, taskErr = m.UnregisterTask(ctx, "t") }()
+		go func() { defer wg.Done(); gotRes, resErr = m.UnregisterCustomResource(ctx, "c") }()
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				_ = m.CleanupAll(ctx)
+			} else {
+				_ = m.Shutdown(ctx)
+			}
+		}()
+		wg.Wait()
+		if taskErr == nil {
+			require.Same(t, task, gotTask)
+			require.False(t, isDone(task), "round %d: a task handed back is not cancelled", i)
+		} else {
+			require.True(t, errors.Is(taskErr, resman.ErrNotRegistered) || errors.Is(taskErr, resman.ErrClosed), "round %d: %v", i, taskErr)
+			<-task.Done() // cancelled by the cleanup: it returns
+		}
+		if resErr == nil {
+			require.Equal(t, i, gotRes)
+			require.Zero(t, cleanups.Load(), "round %d: a resource handed back is not cleaned up", i)
+		} else {
+			require.True(t, errors.Is(resErr, resman.ErrNotRegistered) || errors.Is(resErr, resman.ErrClosed), "round %d: %v", i, resErr)
+			require.Equal(t, int32(1), cleanups.Load(), "round %d: cleaned up once", i)
+		}
+		require.NoError(t, m.Shutdown(ctx))
+		require.Equal(t, taskErr == nil, !isDone(task), "round %d: Shutdown does not touch what was handed back", i)
+		task.Cancel()
+		<-m.Done()
+	}
+}
+
 // TestCleanupAllDuringAFailingStartReturns: a CleanupAll (or Shutdown) that
 // finds a registration whose start is still under way waits for it, and
 // returns once that start has failed or been ended; it never waits forever.

@@ -65,7 +65,8 @@ func TestGrandchildHoldingStdoutDoesNotHangTheStop(t *testing.T) {
 	ctx := ctxT(t)
 	f := filepath.Join(t.TempDir(), "pids")
 	var out bytes.Buffer
-	cmd := sh(`(trap "" TERM; exec sleep 300) & echo $! >> ` + f + `; echo hello; wait`)
+	// hello is written before the pid, so it is out before the stop begins.
+	cmd := sh(`(trap "" TERM; exec sleep 300) & echo hello; echo $! >> ` + f + `; wait`)
 	cmd.Stdout = &out // a pipe the grandchild holds too
 	require.NoError(t, m.StartProcess(ctx, "p", cmd))
 	pids := readPIDs(t, f, 1)

@@ -43,11 +43,10 @@ type Reg struct {
 	lc     messages.Lifecycle // set before Assign; read-only after
 	c      *child             // the child it was assigned to; set by Assign
 
-	// claimed is taken by whoever ends the registration first: the child
-	// (End, or its own Stopping) or the supervisor (Release). Only the
-	// first acts, so a resource is ended or handed back once, never both.
-	claimed  atomic.Bool
-	endAsked bool   // an End was accepted; owned by the child's Receive
+	// endAsked: an End was accepted (owned by the child's Receive). The
+	// first End, or the child's own Stopping, ends the resource or hands it
+	// back; later ones are ignored, so that happens once, never both.
+	endAsked bool
 	fin      latch  // the outcome: recorded once, whoever reports it
 	unhook   func() // a task: removes the supervisor's return hook; nil if none
 	done     Done   // the report that it has ended, made with it
@@ -63,7 +62,9 @@ func newReg(kind messages.Kind, key string, res resource) *Reg {
 // Ended is closed once the registration has ended (its outcome recorded).
 func (r *Reg) Ended() <-chan struct{} { return r.fin.wait() }
 
-// Lifecycle returns what the registration's options say.
+// Lifecycle returns what the registration's options say. It is set before
+// Assign and never changes: the supervisor reads it (dependencies, Status)
+// without asking the child.
 func (r *Reg) Lifecycle() messages.Lifecycle { return r.lc }
 
 // WithLifecycle sets what the registration's options say; call it before
@@ -129,21 +130,6 @@ func (l *latch) wait() <-chan struct{} {
 
 var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// Release hands the registration back without the child: it reports false
-// if the child has begun ending it. Only for resources whose release needs
-// no work (tasks, custom resources); the caller gets them from Task and
-// Resource.
-func (r *Reg) Release() bool {
-	if !r.claimed.CompareAndSwap(false, true) {
-		return false
-	}
-	if r.unhook != nil {
-		r.unhook()
-	}
-	r.abandon()
-	return true
-}
-
 // Task returns a task registration's task, else nil.
 func (r *Reg) Task() *messages.Task {
 	if k, ok := r.res.(*task); ok {
@@ -152,16 +138,10 @@ func (r *Reg) Task() *messages.Task {
 	return nil
 }
 
-// Resource returns a custom registration's value, else nil.
-func (r *Reg) Resource() any {
-	if k, ok := r.res.(*custom); ok {
-		return k.value
-	}
-	return nil
-}
-
-// ReleasedByHand reports whether Release can hand r back without its child.
-func (r *Reg) ReleasedByHand() bool {
+// Releasing frees its key at once: a task or a custom resource is handed
+// back without any work, so its key may be registered again before its
+// child has reported.
+func (r *Reg) ReleaseFreesKey() bool {
 	switch r.res.(type) {
 	case *task, *custom:
 		return true
@@ -175,6 +155,7 @@ func (r *Reg) ReleasedByHand() bool {
 func (r *Reg) finish(e *Ended) {
 	if r.fin.take() {
 		r.H.final.Store(e)
+		r.done.Out = e
 		r.c.report(&r.done)
 		r.fin.finish()
 	}
@@ -342,9 +323,6 @@ func (c *child) requestEnd(r *Reg, e *End) {
 		return
 	}
 	r.endAsked = true
-	if !r.claimed.CompareAndSwap(false, true) {
-		return // handed back by the supervisor: not ours to end
-	}
 	if r.fin.finished() {
 		return // nothing left to end (a start that failed)
 	}

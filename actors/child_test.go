@@ -131,15 +131,18 @@ func TestStoppingEndsARegistrationNeverAdopted(t *testing.T) {
 	require.Equal(t, int32(1), res.ends.Load())
 }
 
-func TestReleasedRegistrationIsNotEnded(t *testing.T) {
+func TestAReleasedRegistrationIsNotEndedAgain(t *testing.T) {
+	// The child hands a registration back or ends it, once: a stop that
+	// follows a release, or the child's own Stopping, does nothing more.
 	res := &faulty{lazy: true}
-	system, parentPID, child, _, reg := spawn(t, res)
-	require.True(t, reg.Release(), "handed back before anybody ended it")
-	require.False(t, reg.Release(), "once")
+	system, parentPID, child, got, reg := spawn(t, res)
+	system.Root.Send(child, &End{Mode: EndRelease})
 	system.Root.Send(child, &End{Mode: EndStop})
+	out := (<-got).(*Ended)
+	require.Equal(t, EndRelease, out.Mode)
 	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
-	require.Zero(t, res.ends.Load(), "a released resource is not the child's to end")
-	require.Nil(t, reg.H.Final())
+	require.Equal(t, int32(1), res.ends.Load(), "handed back once, never ended")
+	require.Same(t, out, reg.H.Final())
 }
 
 func TestAChildServesOneRegistrationAfterAnother(t *testing.T) {

@@ -61,9 +61,9 @@ func (e *End) signal(lc messages.Lifecycle) syscall.Signal {
 	return lc.StopSignal
 }
 
-// Ended is a registration's final outcome. The child keeps it in the Handle
-// and then sends Done; the supervisor reads it (Handle.Final) on Done, or
-// when the child's Terminated arrives first.
+// Ended is a registration's final outcome. The child sends it in Done, and
+// keeps it in the Handle for the one case Done cannot cover: protoactor
+// delivers a stopped child's Terminated ahead of its earlier messages.
 type Ended struct {
 	Mode     EndMode
 	Err      error            // the reason, not yet wrapped in a *ResourceError
@@ -73,9 +73,10 @@ type Ended struct {
 	Resource any              // custom resource, EndRelease
 }
 
-// Done reports that a registration has ended: its outcome is in the handle.
+// Done reports that a registration has ended, with its outcome.
 type Done struct {
-	H *Handle
+	H   *Handle
+	Out *Ended
 }
 
 // Exited reports that a process exited or a task returned on its own. A
@@ -150,7 +151,10 @@ type Handle struct {
 func (h *Handle) StartResult() *Started { return h.start.Load() }
 
 // Final returns the registration's outcome once the child has one, else nil.
-// It is set before the child reports Done, and before it can stop.
+// It is set before the child reports Done, and before it can stop. The
+// supervisor reads it only for a child whose Terminated came before its
+// Done (and at its own Stopped): this is the one atomic the supervisor and
+// a child share about an outcome.
 func (h *Handle) Final() *Ended { return h.final.Load() }
 
 // Options configure a child.

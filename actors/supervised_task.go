@@ -37,11 +37,7 @@ func SupervisedTaskReg(ctx context.Context, key string, fn func(context.Context)
 	l := &taskLoop{fn: fn, lc: lc, rs: newRestarter(lc.Restart), h: r.H, report: report}
 	t := messages.StartTask(ctx, l.run)
 	r.res = &task{t: t}
-	r.unhook = t.OnReturn(func(err error) {
-		if !r.claimed.Load() {
-			report(&Exited{H: r.H, Err: err})
-		}
-	})
+	watchReturn(r, t, report)
 	return r
 }
 

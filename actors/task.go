@@ -13,16 +13,20 @@ type task struct {
 	t *messages.Task
 }
 
-// TaskReg returns the registration of t. Until it is claimed, a return of
-// fn on its own is reported with report (an *Exited), from fn's goroutine.
+// TaskReg returns the registration of t. Until its child begins ending it,
+// a return of fn on its own is reported with report (an *Exited), from fn's
+// goroutine.
 func TaskReg(key string, t *messages.Task, report func(msg any)) *Reg {
 	r := newReg(messages.KindTask, key, &task{t: t})
-	r.unhook = t.OnReturn(func(err error) {
-		if !r.claimed.Load() {
-			report(&Exited{H: r.H, Err: err})
-		}
-	})
+	watchReturn(r, t, report)
 	return r
+}
+
+// watchReturn reports t's return on its own as an *Exited, until the child
+// removes the hook (unhook) as it begins ending the task: a return that the
+// end caused is the end's outcome, not an exit.
+func watchReturn(r *Reg, t *messages.Task, report func(msg any)) {
+	r.unhook = t.OnReturn(func(err error) { report(&Exited{H: r.H, Err: err}) })
 }
 
 func (k *task) eager() bool { return false }
@@ -30,8 +34,8 @@ func (k *task) eager() bool { return false }
 func (k *task) start(*Reg, bool) {}
 
 func (k *task) end(r *Reg, e *End) {
+	r.unhook()
 	if e.Mode == EndRelease {
-		r.unhook()
 		r.finish(&Ended{Mode: EndRelease, Task: k.t})
 		return
 	}

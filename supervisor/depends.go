@@ -20,7 +20,7 @@ import (
 
 // link records e's dependencies, which checkLifecycle found registered.
 func (s *supervisor) link(e *entry) {
-	for _, ref := range e.lc.DependsOn {
+	for _, ref := range e.reg.Lifecycle().DependsOn {
 		if d := s.reg.get(ref.Kind, ref.Key); d != nil && d != e {
 			e.deps = append(e.deps, d)
 			d.dependents = append(d.dependents, e)

@@ -63,7 +63,7 @@ func (s *supervisor) admit(kind messages.Kind, key, op string, argErr string) er
 // track adds the entry that req makes and hands its registration to a
 // child. Unless pending, the resource is registered from here on.
 func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bool, init func(*entry)) *entry {
-	e := &entry{h: r.H, reg: r, req: req, registeredAt: time.Now().UnixNano(), pending: pending, op: "start", lc: r.Lifecycle()}
+	e := &entry{h: r.H, reg: r, req: req, registeredAt: time.Now().UnixNano(), pending: pending, op: "start"}
 	if init != nil {
 		init(e)
 	}
@@ -394,23 +394,19 @@ func (s *supervisor) end(ctx actor.Context, kind messages.Kind, key, op string, 
 		w(nil, messages.NewError(kind, key, op, fmt.Errorf("%w: %s", messages.ErrNotRegistered, why)))
 		return
 	}
-	if req.Mode == actors.EndRelease && e.reg.ReleasedByHand() && !e.pending {
-		// Handing back a task or a custom resource takes no work: no need
-		// to ask the child, which is free for the next registration at once.
-		if !e.reg.Release() {
-			// Its child began ending it (the tree is stopping).
-			w(nil, messages.NewError(kind, key, op, fmt.Errorf("%w: it is being stopped", messages.ErrNotRegistered)))
-			return
-		}
-		e.endOp = op
-		e.waiters = append(e.waiters, w)
-		s.finalize(e, &actors.Ended{Mode: actors.EndRelease, Task: e.reg.Task(), Resource: e.reg.Resource()})
-		s.recycle(e.child)
-		return
-	}
 	req.H = e.h
 	s.beginEnd(ctx, e, op, req, true)
 	e.waiters = append(e.waiters, w)
+	if req.Mode == actors.EndRelease && e.reg.ReleaseFreesKey() && !e.pending {
+		// The child hands it back; nothing of it is tracked from here on,
+		// so its key is free at once (an Undo's caller may register it
+		// again before the child has reported). Its last event is
+		// published now, so it comes before any of the key's next
+		// registration.
+		s.reg.unkey(e)
+		s.publish(e, messages.EventUnregistered, nil)
+		e.released = true
+	}
 }
 
 // beginEnd starts ending e: at once, or, for a stop of a resource others
@@ -431,7 +427,7 @@ func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actor
 // frees the child for the next one.
 func (s *supervisor) done(msg *actors.Done) {
 	if e := s.reg.of(msg.H); e != nil {
-		s.finalize(e, msg.H.Final())
+		s.finalize(e, msg.Out)
 		s.recycle(e.child)
 	}
 }
@@ -473,6 +469,10 @@ func (s *supervisor) finalize(e *entry, out *actors.Ended) {
 	}
 	if out != nil && out.State != nil {
 		e.exit = out.State
+	}
+	if e.released && err == nil && (out == nil || out.Mode != actors.EndRelease) {
+		// Its child was stopping with the tree and ended it instead.
+		err = messages.NewError(e.h.Kind, e.h.Key, e.endOp, fmt.Errorf("%w: it was stopped", messages.ErrNotRegistered))
 	}
 	switch {
 	case out != nil && out.Mode == actors.EndRelease:
@@ -597,7 +597,9 @@ func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
 		case !e.ending:
 			s.beginEnd(ctx, e, stopOp(e.h.Kind), end, false)
 			c.join(e)
-		case e.endMode == actors.EndStop:
+		default:
+			// Already stopping, or being handed back: CleanupAll and
+			// Shutdown still wait for its child to be done with it.
 			c.join(e)
 		}
 	})
@@ -637,7 +639,7 @@ func (s *supervisor) onSubscribe(ctx actor.Context, msg *messages.Subscribe) {
 }
 
 func (s *supervisor) publish(e *entry, t messages.EventType, err error) {
-	if !s.rt.bus.active() {
+	if !s.rt.bus.active() || e.released {
 		return
 	}
 	ev := messages.Event{Kind: e.h.Kind, Key: e.h.Key, Type: t, At: time.Now(), PID: e.pid, Err: err}
@@ -645,7 +647,7 @@ func (s *supervisor) publish(e *entry, t messages.EventType, err error) {
 }
 
 func (s *supervisor) publishExit(e *entry, msg *actors.Exited) {
-	if !s.rt.bus.active() {
+	if !s.rt.bus.active() || e.released {
 		return
 	}
 	ev := messages.Event{Kind: e.h.Kind, Key: e.h.Key, Type: messages.EventExited, At: time.Now(), PID: e.pid, Err: msg.Err}

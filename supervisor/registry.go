@@ -31,13 +31,12 @@ type entry struct {
 	taskErr  error            // task, once returned
 	typeName string           // custom resource
 
-	op          string             // the registration's op: "start" or "supervise" for a pending start
-	lc          messages.Lifecycle // what its options said
-	supervised  bool               // made by Supervise: RestartProcess applies
-	restarts    int                // runs started after the first
-	lastExit    int64              // Unix nanoseconds of the last run's end; 0: none
-	gaveUp      error              // it reached its restart limit (wraps ErrRestartLimit)
-	restartWait []func(error)      // RestartProcess callers
+	op          string        // the registration's op: "start" or "supervise" for a pending start
+	supervised  bool          // made by Supervise: RestartProcess applies
+	restarts    int           // runs started after the first
+	lastExit    int64         // Unix nanoseconds of the last run's end; 0: none
+	gaveUp      error         // it reached its restart limit (wraps ErrRestartLimit)
+	restartWait []func(error) // RestartProcess callers
 
 	deps       []*entry    // what it depends on (DependsOn), while it is registered
 	dependents []*entry    // the live registrations that depend on it
@@ -45,6 +44,7 @@ type entry struct {
 	heldErrs   []error     // its dependents' failures, for an explicit stop of it
 
 	gone     bool           // removed from the registry
+	released bool           // handed back with its key freed at once: its events are over
 	sweep    *cleanup       // the first CleanupAll or Shutdown that waits for it, if any
 	ending   bool           // an End went to the child
 	endMode  actors.EndMode // what it asked
@@ -54,13 +54,15 @@ type entry struct {
 	exitWait []*actor.PID                 // WaitProcess callers
 }
 
-// registry holds the three namespaces.
+// registry holds the three namespaces, and the registrations being handed
+// back whose keys are free already.
 type registry struct {
-	keys [4]map[string]*entry // indexed by messages.Kind
+	keys      [4]map[string]*entry // indexed by messages.Kind
+	releasing map[*entry]struct{}  // unkeyed, until their child reports
 }
 
 func newRegistry() *registry {
-	r := &registry{}
+	r := &registry{releasing: make(map[*entry]struct{})}
 	for k := range r.keys {
 		r.keys[k] = make(map[string]*entry)
 	}
@@ -75,15 +77,30 @@ func (r *registry) add(e *entry) {
 }
 
 func (r *registry) remove(e *entry) {
-	delete(r.keys[e.h.Kind], e.h.Key)
+	r.unkey(e)
+	delete(r.releasing, e)
 	e.gone = true
 }
 
+// unkey frees e's key while its child hands it back: the key may be
+// registered again, and Status no longer lists it, but e stays e's
+// handle's entry until its child reports.
+func (r *registry) unkey(e *entry) {
+	if r.keys[e.h.Kind][e.h.Key] == e {
+		delete(r.keys[e.h.Kind], e.h.Key)
+		r.releasing[e] = struct{}{}
+	}
+}
+
+// each calls f for every registration, those being handed back included.
 func (r *registry) each(f func(*entry)) {
 	for _, m := range r.keys {
 		for _, e := range m {
 			f(e)
 		}
+	}
+	for e := range r.releasing {
+		f(e)
 	}
 }
 
@@ -104,7 +121,7 @@ func (r *registry) status() messages.Status {
 			continue
 		}
 		ps := messages.ProcessStatus{Key: e.h.Key, PID: e.pid, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt),
-			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn, DroppedLines: e.reg.DroppedLines()}
+			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.reg.Lifecycle().DependsOn, DroppedLines: e.reg.DroppedLines()}
 		if e.exited || e.lastExit != 0 {
 			ps.ExitCode = e.exitCode
 		}
@@ -115,11 +132,11 @@ func (r *registry) status() messages.Status {
 			continue
 		}
 		st.Tasks = append(st.Tasks, messages.TaskStatus{Key: e.h.Key, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), Err: e.taskErr,
-			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.lc.DependsOn})
+			Restarts: e.restarts, LastExit: e.lastExitTime(), DependsOn: e.reg.Lifecycle().DependsOn})
 	}
 	for _, e := range r.keys[messages.KindCustomResource] {
 		st.CustomResources = append(st.CustomResources, messages.CustomResourceStatus{
-			Key: e.h.Key, Type: e.typeName, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), DependsOn: e.lc.DependsOn})
+			Key: e.h.Key, Type: e.typeName, State: e.state, RegisteredAt: time.Unix(0, e.registeredAt), DependsOn: e.reg.Lifecycle().DependsOn})
 	}
 	slices.SortFunc(st.Processes, func(a, b messages.ProcessStatus) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(st.Tasks, func(a, b messages.TaskStatus) int { return strings.Compare(a.Key, b.Key) })

@@ -177,7 +177,7 @@ func (s *supervisor) onGaveUp(msg *actors.GaveUp) {
 
 // publishWith publishes ev, filled in with e's kind, key, pid and restarts.
 func (s *supervisor) publishWith(e *entry, ev messages.Event) {
-	if !s.rt.bus.active() {
+	if !s.rt.bus.active() || e.released {
 		return
 	}
 	ev.Kind, ev.Key, ev.PID, ev.Restarts, ev.At = e.h.Kind, e.h.Key, e.pid, e.restarts, time.Now()
