@@ -353,7 +353,11 @@ type clientOptions struct {
 // supervised there when the Client's node terminates: Erlang's link across
 // nodes, the remote counterpart of the host-death watcher. The serving node
 // learns it by a remote watch: a node SIGKILLed, or closed, is seen at
-// once; one cut off by the network only when its connection fails.
+// once; one hung or cut off by the network after about 13 s (keepalive).
+// The serving node keeps the keys: a key stopped through any Client (or
+// CleanupAll) is forgotten, but one stopped by the serving program itself
+// and supervised again under the same key by someone else would still be
+// stopped with the owner.
 func OwnedByCaller() ClientOption {
 	return func(o *clientOptions) { o.owned = true }
 }
