@@ -2,7 +2,9 @@ package remote_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,8 +24,9 @@ import (
 // BenchmarkRemoteSupervisePair is one Supervise and one StopProcess of a
 // sleep on another node through a Client, beside its baselines: two raw
 // protoactor remote request round trips to an echo actor on the same node
-// (the baseline: what the pair costs on the wire alone), and the
-// same pair on a local Manager (what it costs without the wire).
+// (the baseline: what the pair costs on the wire alone), two calls
+// through the Client that do no work there, the same pair on the node's own
+// manager asked for over a pipe, and the same pair on a local Manager.
 func BenchmarkRemoteSupervisePair(b *testing.B) {
 	p := startNode(b, "-echo")
 	c := shared.Manager(p.addr)
@@ -44,6 +47,17 @@ func BenchmarkRemoteSupervisePair(b *testing.B) {
 			}
 		}
 	})
+	b.Run("remote-two-empty-calls", func(b *testing.B) {
+		// Two calls that do no work on the node (a stop of a key nobody
+		// has): resman's layers on top of the two raw round trips.
+		for b.Loop() {
+			for range 2 {
+				if err := c.StopProcess(ctx, "nobody"); !errors.Is(err, resman.ErrNotRegistered) {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 	b.Run("raw-two-round-trips", func(b *testing.B) {
 		echo := actor.NewPID(p.addr, "echo")
 		root := shared.System().Root
@@ -57,6 +71,18 @@ func BenchmarkRemoteSupervisePair(b *testing.B) {
 				if _, ok := r.(*wire.Reply); !ok {
 					b.Fatalf("reply %T", r)
 				}
+			}
+		}
+	})
+	b.Run("local-on-the-node", func(b *testing.B) {
+		// The same pair on the node's own manager, asked for over a pipe:
+		// the work the remote pair has the node do, without the wire.
+		for b.Loop() {
+			if _, err := io.WriteString(p.stdin, "pair\n"); err != nil {
+				b.Fatal(err)
+			}
+			if line := p.line(b); line != "pair <nil>" {
+				b.Fatal(line)
 			}
 		}
 	})

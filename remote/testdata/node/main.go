@@ -1,7 +1,7 @@
 // Command node is the other node of package remote's tests and
 // benchmarks: a separate OS process (two protoactor remotes in one process
 // race). It serves a manager on a node of its own, prints "addr <address>"
-// and runs until stdin closes (reading commands: "burst N") (then it closes the node and shuts the
+// and runs until stdin closes (reading commands: "burst N", "pair") (then it closes the node and shuts the
 // manager down) or it is killed.
 //
 //	-certs DIR -name NAME  mutual TLS from DIR/ca.pem, DIR/NAME.pem, DIR/NAME-key.pem; none: loopback without TLS
@@ -118,12 +118,25 @@ func run() error {
 	}
 	// Commands on stdin until it closes: "burst N" registers and
 	// unregisters N custom resources (2N events, from 4 goroutines), for
-	// the events benchmark.
+	// the events benchmark; "pair" supervises and stops a sleep, then
+	// prints "pair <nil|error>".
 	sc := bufio.NewScanner(os.Stdin)
+	pairs := 0
 	for sc.Scan() {
 		var count int
 		if _, err := fmt.Sscanf(sc.Text(), "burst %d", &count); err == nil {
 			burst(m, count)
+		}
+		if sc.Text() == "pair" {
+			// One Supervise + StopProcess on this node's manager, for the
+			// pair benchmark's on-the-node baseline.
+			key := "pair-" + strconv.Itoa(pairs)
+			pairs++
+			err := m.Supervise(context.Background(), key, resman.ProcessSpec{Command: []string{"sleep", "1000"}})
+			if err == nil {
+				err = m.StopProcess(context.Background(), key)
+			}
+			fmt.Println("pair", err)
 		}
 	}
 	return nil
