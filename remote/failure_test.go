@@ -3,6 +3,8 @@ package remote_test
 import (
 	"net"
 	"os/exec"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -211,4 +213,32 @@ func TestServeChecks(t *testing.T) {
 	_, err = shared.Manager(p.addr).Status(ctxT(t))
 	require.ErrorIs(t, err, resman.ErrUnreachable)
 	require.LessOrEqual(t, time.Since(start), 2*time.Second)
+}
+
+// callGoroutines counts the serving node's call goroutines in this process.
+func callGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "remote.(*server).request.func")
+}
+
+// TestDeadClientsCallsAreCancelled: when a client's node dies, the calls it
+// left waiting on the serving node (here the test process) are cancelled,
+// not left to wait as long as the process runs; what it started without
+// OwnedByCaller stays.
+func TestDeadClientsCallsAreCancelled(t *testing.T) {
+	m := servedManager(t)
+	ctx := ctxT(t)
+	driver := startNode(t, "-drive", shared.Address(), "-n", "1", "-owned=false", "-prefix", "dead-client-", "-wait")
+	require.Equal(t, "ready", driver.line(t))
+	require.Eventually(t, func() bool { return callGoroutines() == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	driver.kill(t)
+	require.Eventually(t, func() bool { return callGoroutines() == 0 }, 5*time.Second, 5*time.Millisecond)
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st.Processes, 1)
+	require.True(t, alive(st.Processes[0].PID))
+	require.NoError(t, m.StopProcess(ctx, "dead-client-0"))
+	requireGone(t, st.Processes[0].PID)
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +39,27 @@ var (
 	// (gRPC does not wait for them at Close), so a test process starts one
 	// remote only. Clients with other settings run in testdata/node.
 	shared *remote.Node
+
+	// served is the manager the shared node serves, for the tests where
+	// the test process is the serving side (servedManager); shut down
+	// after the shared node closes.
+	served     *resman.Manager
+	servedOnce sync.Once
 )
+
+// servedManager makes the shared node serve a manager of its own (once
+// per test process: a node serves one manager).
+func servedManager(t testing.TB) *resman.Manager {
+	t.Helper()
+	servedOnce.Do(func() {
+		m, err := resman.New(resman.WithActorSystem(shared.System()))
+		require.NoError(t, err)
+		require.NoError(t, shared.Serve(m))
+		served = m
+	})
+	require.NotNil(t, served)
+	return served
+}
 
 // closingM closes the shared node after the tests, twice (Close is
 // idempotent), before goleak looks for what is left.
@@ -49,6 +70,12 @@ func (c closingM) Run() int {
 	for i := range 2 {
 		if err := shared.Close(); err != nil {
 			fmt.Fprintf(os.Stderr, "Close #%d: %v\n", i+1, err)
+			code = 1
+		}
+	}
+	if served != nil {
+		if err := served.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "the served manager's Close: %v\n", err)
 			code = 1
 		}
 	}

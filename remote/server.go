@@ -33,6 +33,7 @@ type server struct {
 
 	// Owned by Receive.
 	inflight map[callKey]context.CancelFunc
+	clients  map[string]bool   // the client actors watched: when one goes, its calls are cancelled
 	owners   map[string]*owner // by the client actor's PID, for OwnedByCaller
 }
 
@@ -60,7 +61,7 @@ type callDone struct {
 
 func newServer(n *Node, m *resman.Manager) *server {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &server{node: n, m: m, base: ctx, cancel: cancel, inflight: map[callKey]context.CancelFunc{}, owners: map[string]*owner{}}
+	return &server{node: n, m: m, base: ctx, cancel: cancel, inflight: map[callKey]context.CancelFunc{}, clients: map[string]bool{}, owners: map[string]*owner{}}
 }
 
 // wait waits for the call goroutines, after the actor stopped.
@@ -120,14 +121,20 @@ func (s *server) request(ctx actor.Context, req *wire.Request) {
 		cctx, cancel = context.WithTimeout(s.base, time.Duration(req.TimeoutNanos))
 	}
 	s.inflight[key] = cancel
+	if !s.clients[key.client] {
+		// A client whose node goes stops waiting: its calls are cancelled
+		// (a WaitProcess would otherwise wait for as long as the process
+		// runs), and OwnedByCaller's processes are stopped.
+		s.clients[key.client] = true
+		ctx.Watch(sender)
+	}
 	var ownerID string
 	if sv := req.GetSupervise(); sv != nil && sv.OwnedByCaller {
-		ownerID = sender.String()
+		ownerID = key.client
 		o := s.owners[ownerID]
 		if o == nil {
 			o = &owner{keys: map[string]bool{}}
 			s.owners[ownerID] = o
-			ctx.Watch(sender)
 		}
 		o.pending++
 	}
@@ -234,6 +241,14 @@ func (s *server) done(ctx actor.Context, d *callDone) {
 // terminated: an owner's node (or its client actor) is gone.
 func (s *server) terminated(who *actor.PID) {
 	id := who.String()
+	if s.clients[id] {
+		delete(s.clients, id)
+		for k, cancel := range s.inflight {
+			if k.client == id {
+				cancel() // its goroutine still reports callDone, which deletes it
+			}
+		}
+	}
 	o := s.owners[id]
 	if o == nil || o.dead {
 		return

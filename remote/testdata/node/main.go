@@ -9,6 +9,7 @@
 //	-drive ADDR -n N       also supervise N sleeping processes on the node at ADDR (OwnedByCaller unless -owned=false), then print "ready"
 //	-max N                 Config.MaxMessageBytes
 //	-serve=false           do not serve the manager
+//	-wait                  after -drive, wait for its first process (WaitProcess) in the background
 //	-status ADDR           only ask the node at ADDR for its Status, print "ok <processes> <ms>" or "err <unreachable|other> <ms> <error>", and exit
 package main
 
@@ -46,6 +47,7 @@ func run() error {
 	echo := flag.Bool("echo", false, "serve an echo actor")
 	drive := flag.String("drive", "", "supervise processes on this node, OwnedByCaller")
 	n := flag.Int("n", 3, "how many processes -drive supervises")
+	wait := flag.Bool("wait", false, "-drive then waits for its first process")
 	prefix := flag.String("prefix", "owned-", "-drive's key prefix")
 	owned := flag.Bool("owned", true, "-drive with OwnedByCaller")
 	maxBytes := flag.Int("max", 0, "Config.MaxMessageBytes")
@@ -113,6 +115,10 @@ func run() error {
 			if err := c.Supervise(context.Background(), *prefix+strconv.Itoa(i), resman.ProcessSpec{Command: []string{"sleep", "1000"}}); err != nil {
 				return err
 			}
+		}
+		if *wait {
+			// Owned by main: ends when the node closes or dies.
+			go func() { _, _ = c.WaitProcess(context.Background(), *prefix+"0") }()
 		}
 		fmt.Println("ready")
 	}
