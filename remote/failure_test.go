@@ -1,6 +1,7 @@
 package remote_test
 
 import (
+	"context"
 	"net"
 	"os/exec"
 	"runtime"
@@ -241,4 +242,28 @@ func TestDeadClientsCallsAreCancelled(t *testing.T) {
 	require.True(t, alive(st.Processes[0].PID))
 	require.NoError(t, m.StopProcess(ctx, "dead-client-0"))
 	requireGone(t, st.Processes[0].PID)
+}
+
+// TestCancelledCallEndsOnTheNode: a caller whose context ends stops the
+// call on the serving node too (here the test process serving itself).
+func TestCancelledCallEndsOnTheNode(t *testing.T) {
+	m := servedManager(t)
+	ctx := ctxT(t)
+	c := shared.Manager(shared.Address())
+	require.NoError(t, c.Supervise(ctx, "cancel-me", sleeper()))
+	short, cancel := context.WithCancel(ctx)
+	waitErr := make(chan error, 1)
+	// Owned by the test: a WaitProcess to cancel.
+	go func() {
+		_, err := c.WaitProcess(short, "cancel-me")
+		waitErr <- err
+	}()
+	require.Eventually(t, func() bool { return callGoroutines() == 1 }, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-waitErr, context.Canceled)
+	require.Eventually(t, func() bool { return callGoroutines() == 0 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, c.StopProcess(ctx, "cancel-me"))
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Empty(t, st.Processes)
 }
