@@ -2,6 +2,8 @@ package remote_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os/exec"
 	"runtime"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/internal/certs"
 	"github.com/resman-dev/resman/remote"
 )
 
@@ -188,6 +191,23 @@ func TestNodeConfigChecks(t *testing.T) {
 		n, err := remote.NewNode(cfg)
 		require.ErrorIsf(t, err, resman.ErrInvalid, "%+v", cfg)
 		require.Nil(t, n)
+	}
+
+	// TLS that cannot do mutual TLS between nodes.
+	ca, err := certs.NewCA("ca")
+	require.NoError(t, err)
+	serverOnly, err := ca.IssueFor("server-only", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+	require.NoError(t, err)
+	serverOnlyTLS, err := ca.Config(serverOnly)
+	require.NoError(t, err)
+	noCA := testTLS.Clone()
+	noCA.RootCAs, noCA.ClientCAs = nil, nil
+	noCert := testTLS.Clone()
+	noCert.Certificates = nil
+	for name, c := range map[string]*tls.Config{"server-only certificate": serverOnlyTLS, "no CA": noCA, "no certificate": noCert} {
+		n, err := remote.NewNode(remote.Config{TLS: c})
+		require.ErrorIs(t, err, resman.ErrInvalid, name)
+		require.Nil(t, n, name)
 	}
 
 	// A port in use (the shared node's), in a process of its own.

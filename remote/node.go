@@ -2,6 +2,7 @@ package remote
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,7 +67,9 @@ type Config struct {
 	// ServerAuth and ClientAuth key usages), RootCAs the authority that
 	// signs its peers' (ClientCAs, if nil, is RootCAs, and the other way
 	// round). The node always requires and verifies a peer's certificate,
-	// whatever ClientAuth says. Nil: no TLS, loopback only.
+	// whatever ClientAuth says. NewNode refuses (ErrInvalid) a config
+	// without a certificate, without an authority, or whose certificate
+	// lacks one of the two key usages. Nil: no TLS, loopback only.
 	TLS *tls.Config
 	// MaxMessageBytes bounds one gRPC message on the wire; default
 	// DefaultMaxMessageBytes (gRPC's own 4 MiB drops the connection on a
@@ -118,6 +121,11 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	if cfg.TLS == nil && !loopback(host) {
 		return nil, fmt.Errorf("resman: remote: address %q is not loopback and Config.TLS is nil: %w", addr, resman.ErrInvalid)
+	}
+	if cfg.TLS != nil {
+		if err := checkTLS(cfg.TLS); err != nil {
+			return nil, fmt.Errorf("resman: remote: Config.TLS: %w", err)
+		}
 	}
 	max := cfg.MaxMessageBytes
 	if max == 0 {
@@ -232,6 +240,44 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkTLS refuses a config that cannot do mutual TLS between nodes: no
+// certificate, no authority to verify peers with (the system's roots would
+// do), or a certificate without both ServerAuth and ClientAuth (a node
+// dials and is dialed: the peer would refuse it one way).
+func checkTLS(c *tls.Config) error {
+	if c.RootCAs == nil && c.ClientCAs == nil {
+		return fmt.Errorf("%w: no RootCAs or ClientCAs to verify peers with", resman.ErrInvalid)
+	}
+	if len(c.Certificates) == 0 {
+		if c.GetCertificate != nil || c.GetClientCertificate != nil {
+			return nil // the caller picks certificates at handshake time
+		}
+		return fmt.Errorf("%w: no certificate", resman.ErrInvalid)
+	}
+	leaf := c.Certificates[0].Leaf
+	if leaf == nil {
+		if len(c.Certificates[0].Certificate) == 0 {
+			return fmt.Errorf("%w: an empty certificate", resman.ErrInvalid)
+		}
+		var err error
+		if leaf, err = x509.ParseCertificate(c.Certificates[0].Certificate[0]); err != nil {
+			return fmt.Errorf("%w: %v", resman.ErrInvalid, err)
+		}
+	}
+	if len(leaf.ExtKeyUsage) == 0 {
+		return nil // no restriction: good for both
+	}
+	server, client := false, false
+	for _, u := range leaf.ExtKeyUsage {
+		server = server || u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny
+		client = client || u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny
+	}
+	if !server || !client {
+		return fmt.Errorf("%w: the certificate %q needs both ServerAuth and ClientAuth key usages (a node dials and is dialed)", resman.ErrInvalid, leaf.Subject.CommonName)
+	}
+	return nil
 }
 
 // tlsConfigs returns the server and the client side of a mutual TLS

@@ -68,6 +68,11 @@ type Node struct {
 // Issue returns a node certificate for 127.0.0.1, ::1 and localhost (and
 // hosts), with both ServerAuth and ClientAuth: a node is server and client.
 func (ca *CA) Issue(name string, hosts ...string) (Node, error) {
+	return ca.IssueFor(name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, hosts...)
+}
+
+// IssueFor is Issue with the given extended key usages.
+func (ca *CA) IssueFor(name string, usages []x509.ExtKeyUsage, hosts ...string) (Node, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Node{}, err
@@ -78,7 +83,7 @@ func (ca *CA) Issue(name string, hosts ...string) (Node, error) {
 		NotBefore:    time.Now().Add(-time.Minute),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  usages,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:     []string{"localhost"},
 	}
