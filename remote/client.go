@@ -26,7 +26,8 @@ type Client struct {
 	node    *Node
 	address string
 	owned   bool
-	pid     *actor.PID // the client actor; nil if the node was closed
+	pid     *actor.PID // the client actor; nil if the node was closed or address is bad
+	bad     error      // ErrInvalid for a bad address
 	ids     atomic.Uint64
 }
 
@@ -59,6 +60,9 @@ func (c *Client) do(ctx context.Context, key, op string, req *wire.Request) (*wi
 			return fmt.Errorf("resman: %s on %s: %w", op, c.address, err)
 		}
 		return &resman.ResourceError{Kind: resman.KindProcess, Key: key, Op: op, Err: err}
+	}
+	if c.bad != nil {
+		return nil, fail(c.bad)
 	}
 	if c.pid == nil {
 		return nil, fail(resman.ErrClosed)
@@ -199,6 +203,9 @@ func (c *Client) CleanupAll(ctx context.Context) error {
 func (c *Client) Subscribe(ctx context.Context, fn func(resman.Event)) (stop func(), err error) {
 	if fn == nil {
 		return nil, fmt.Errorf("resman: subscribe: nil func: %w", resman.ErrInvalid)
+	}
+	if c.bad != nil {
+		return nil, fmt.Errorf("resman: subscribe on %s: %w", c.address, c.bad)
 	}
 	if c.pid == nil {
 		return nil, fmt.Errorf("resman: subscribe on %s: %w", c.address, resman.ErrClosed)

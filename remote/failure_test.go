@@ -210,6 +210,14 @@ func TestNodeConfigChecks(t *testing.T) {
 		require.Nil(t, n, name)
 	}
 
+	// A Client of an address that is not host:port.
+	bad := shared.Manager("nope")
+	require.ErrorIs(t, bad.Supervise(ctxT(t), "a", sleeper()), resman.ErrInvalid)
+	_, err = bad.Status(ctxT(t))
+	require.ErrorIs(t, err, resman.ErrInvalid)
+	_, err = bad.Subscribe(ctxT(t), func(resman.Event) {})
+	require.ErrorIs(t, err, resman.ErrInvalid)
+
 	// A port in use (the shared node's), in a process of its own.
 	cmd := exec.Command(nodeBin, "-certs", certDir, "-addr", shared.Address())
 	out, err := cmd.CombinedOutput()

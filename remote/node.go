@@ -332,8 +332,8 @@ func (n *Node) Serve(m *resman.Manager) error {
 	return nil
 }
 
-// Manager returns a Client of the manager that the node at address serves.
-// It connects at once; if the node does not answer within 1.5 s, or later
+// Manager returns a Client of the manager that the node at address
+// (host:port; else every call is ErrInvalid) serves. It connects at once; if the node does not answer within 1.5 s, or later
 // stops answering (a remote watch sees it go), every call fails with
 // resman.ErrUnreachable from then on: ask Manager again for a new Client.
 // With OwnedByCaller, the serving node stops every process this Client
@@ -346,6 +346,10 @@ func (n *Node) Manager(address string, opts ...ClientOption) *Client {
 		}
 	}
 	c := &Client{node: n, address: address, owned: co.owned}
+	if _, _, err := net.SplitHostPort(address); err != nil {
+		c.bad = fmt.Errorf("%w: address %q: %v", resman.ErrInvalid, address, err)
+		return c
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
