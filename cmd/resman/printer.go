@@ -19,6 +19,9 @@ var colors = []string{"36", "33", "32", "35", "34", "31", "96", "93", "92", "95"
 // never grows the runner's memory.
 const printerBacklog = 1 << 20
 
+// printerBatch is the room a new buffer of pending lines starts with.
+const printerBatch = 64 << 10
+
 // printer writes lines as "HH:MM:SS name.N | text", the name padded to
 // the longest and coloured on a terminal. Each write holds whole lines
 // only, so lines of different processes never mix: one line per write
@@ -32,12 +35,14 @@ type printer struct {
 	width    int
 	prefixes map[string]string // name → its padded (and coloured) prefix
 
-	mu      sync.Mutex
-	wake    sync.Cond // the writer waits here for lines; producers for room; Close for the end
-	pending []byte    // lines not yet handed to the writer
-	spare   []byte    // the buffer the writer last wrote, for reuse
-	writing bool      // the writer goroutine runs
-	closed  bool
+	mu       sync.Mutex
+	wake     sync.Cond // the writer waits here for lines; producers for room; Close for the end
+	pending  []byte    // lines not yet handed to the writer
+	spare    []byte    // the buffer the writer last wrote, for reuse
+	writing  bool      // the writer goroutine runs
+	stamp    []byte    // "HH:MM:SS " of stampSec
+	stampSec int64
+	closed   bool
 }
 
 // isTerminal reports whether f is a terminal.
@@ -85,8 +90,14 @@ func (p *printer) Line(name string, at time.Time, text string) {
 	}
 	if p.pending == nil {
 		p.pending, p.spare = p.spare[:0], nil
+		if p.pending == nil {
+			p.pending = make([]byte, 0, printerBatch)
+		}
 	}
-	p.pending = at.AppendFormat(p.pending, "15:04:05 ")
+	if sec := at.Unix(); sec != p.stampSec || p.stamp == nil {
+		p.stampSec, p.stamp = sec, at.AppendFormat(p.stamp[:0], "15:04:05 ")
+	}
+	p.pending = append(p.pending, p.stamp...)
 	p.pending = append(p.pending, pre...)
 	p.pending = append(p.pending, text...)
 	p.pending = append(p.pending, '\n')
@@ -96,7 +107,7 @@ func (p *printer) Line(name string, at time.Time, text string) {
 	}
 }
 
-// Printf prints a line of the runner's own, under the name "resman".
+// Print prints a line of the runner's own, under the name "resman".
 func (p *printer) Print(text string) { p.Line("resman", time.Now(), text) }
 
 // write hands the pending lines to w, a batch per write, until none are left.
@@ -116,13 +127,20 @@ func (p *printer) write() {
 	p.mu.Unlock()
 }
 
-// Close writes what is pending, then drops every later line.
-func (p *printer) Close() {
+// idle waits until every line printed so far was written.
+func (p *printer) idle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.writing {
 		p.wake.Wait()
 	}
+}
+
+// Close writes what is pending, then drops every later line.
+func (p *printer) Close() {
+	p.idle()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.closed = true
 	p.wake.Broadcast()
 }
