@@ -48,14 +48,14 @@ const markerVar = "RESMAN_TEST_MARK"
 
 // run is a resman run the test started.
 type run struct {
-	cmd    *exec.Cmd
-	mark   string
-	dir    string
-	mu     sync.Mutex
-	out    bytes.Buffer // its stdout so far
-	lines  chan string  // each stdout line as it comes
-	exited chan struct{}
-	err    error // Wait's, once exited is closed
+	cmd     *exec.Cmd
+	mark    string
+	dir     string
+	mu      sync.Mutex
+	out     bytes.Buffer  // its stdout so far
+	changed chan struct{} // closed (and replaced) at each new line
+	exited  chan struct{}
+	err     error // Wait's, once exited is closed
 }
 
 // procfile writes a Procfile with content in a new directory and returns
@@ -73,7 +73,7 @@ func procfile(t *testing.T, content string) string {
 func startRun(t *testing.T, dir string, args ...string) *run {
 	t.Helper()
 	r := &run{mark: fmt.Sprintf("%s-%d-%d", t.Name(), os.Getpid(), time.Now().UnixNano()), dir: dir,
-		lines: make(chan string, 10000), exited: make(chan struct{})}
+		changed: make(chan struct{}), exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, append([]string{"run"}, args...)...)
 	r.cmd.Dir = dir
 	r.cmd.Env = append(os.Environ(), markerVar+"="+r.mark)
@@ -87,11 +87,9 @@ func startRun(t *testing.T, dir string, args ...string) *run {
 		for sc.Scan() {
 			r.mu.Lock()
 			r.out.WriteString(sc.Text() + "\n")
+			close(r.changed)
+			r.changed = make(chan struct{})
 			r.mu.Unlock()
-			select {
-			case r.lines <- sc.Text():
-			default:
-			}
 		}
 		r.err = r.cmd.Wait()
 		close(r.exited)
@@ -113,26 +111,39 @@ func (r *run) output() string {
 	return r.out.String()
 }
 
-// waitLine waits for a line matching re and returns it.
+// waitLine waits until the output has a line matching re and returns the
+// first such line.
 func (r *run) waitLine(t *testing.T, re string) string {
+	t.Helper()
+	return r.waitLines(t, re, 1)[0]
+}
+
+// waitLines waits until the output has n lines matching re and returns them.
+func (r *run) waitLines(t *testing.T, re string, n int) []string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.After(20 * time.Second)
 	for {
-		select {
-		case l := <-r.lines:
+		r.mu.Lock()
+		out, changed := r.out.String(), r.changed
+		r.mu.Unlock()
+		var found []string
+		for _, l := range strings.Split(out, "\n") {
 			if rx.MatchString(l) {
-				return l
+				found = append(found, l)
 			}
+		}
+		if len(found) >= n {
+			return found
+		}
+		select {
+		case <-changed:
 		case <-r.exited:
-			for _, l := range strings.Split(r.output(), "\n") {
-				if rx.MatchString(l) {
-					return l
-				}
+			if r.output() == out {
+				t.Fatalf("resman exited (%v) with %d lines matching %q, not %d; it printed:\n%s", r.err, len(found), re, n, out)
 			}
-			t.Fatalf("resman exited (%v) without a line matching %q; it printed:\n%s", r.err, re, r.output())
 		case <-deadline:
-			t.Fatalf("no line matching %q; resman printed:\n%s", re, r.output())
+			t.Fatalf("%d lines matching %q, not %d; resman printed:\n%s", len(found), re, n, out)
 		}
 	}
 }

@@ -139,8 +139,7 @@ func TestRunRestartAlways(t *testing.T) {
 	// Under always, a run that ends with 0 is restarted too; stop by SIGTERM.
 	dir := procfile(t, "tick: echo tick\n")
 	r := startRun(t, dir, "--restart", "always", "--max-restarts", "0")
-	r.waitLine(t, `tick\.1 restarted`)
-	r.waitLine(t, `tick\.1 restarted`)
+	r.waitLines(t, `tick\.1 restarted`, 2)
 	r.signal(t, syscall.SIGTERM)
 	require.Equal(t, 143, r.exitCode(t, 10*time.Second))
 	r.requireNothingLeft(t)
@@ -332,4 +331,22 @@ func readPID(t *testing.T, path string) int {
 		return err == nil
 	}, 20*time.Second, 5*time.Millisecond, "a PID in %s", path)
 	return pid
+}
+
+func TestRunCtrlCTwiceDuringAFailureStop(t *testing.T) {
+	// A failure began the stop; the stubborn process has a 60 s grace
+	// period. The first SIGINT joins the stop, the second kills: exit 130.
+	dir := procfile(t, "stubborn: trap '' TERM; echo $$ > pid; echo up; "+loop+"\nbad: while [ ! -s pid ]; do sleep 0.01; done; exit 5\n")
+	r := startRun(t, dir, "--restart", "never", "-t", "60s")
+	r.waitLine(t, `bad\.1 failed: stopping every process`)
+	pid := readPID(t, filepath.Join(dir, "pid"))
+	require.True(t, alive(pid))
+	r.signal(t, syscall.SIGINT)
+	r.waitLine(t, `SIGINT: stopping every process \(Ctrl-C again kills them now\)`)
+	began := time.Now()
+	r.signal(t, syscall.SIGINT)
+	require.Equal(t, 130, r.exitCode(t, 10*time.Second))
+	require.Less(t, time.Since(began), 5*time.Second)
+	require.Contains(t, r.output(), "SIGINT again: killing every process now")
+	r.requireNothingLeft(t, pid)
 }

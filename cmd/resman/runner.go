@@ -163,9 +163,10 @@ func (r *runner) run() int {
 		r.shutdown()
 		return exitUsage
 	}
-	code := -1 // not decided yet
+	code := -1         // not decided yet
+	signalled := false // a signal decided it
 	if err := r.start(ctx); err != nil {
-		code = r.stoppedBySignal(sigs, err)
+		code, signalled = r.stoppedBySignal(sigs, err)
 	}
 
 	ends := make(chan ended, len(r.cfg.instances))
@@ -181,7 +182,7 @@ func (r *runner) run() int {
 	for code < 0 {
 		select {
 		case s := <-sigs:
-			code = signalCodes[s]
+			code, signalled = signalCodes[s], true
 			r.out.Print(fmt.Sprintf("%s: stopping every process (grace %v; Ctrl-C again kills them now)", signalNames[s], r.cfg.grace))
 		case e := <-ends:
 			switch {
@@ -189,7 +190,7 @@ func (r *runner) run() int {
 				code = exitCodeOf(e.state)
 				r.out.Print(fmt.Sprintf("%s gave up: stopping every process", e.key))
 			case e.err != nil:
-				code = r.stoppedBySignal(sigs, e.err)
+				code, signalled = r.stoppedBySignal(sigs, e.err)
 			case e.state.ExitCode() == 0:
 				if finished++; finished == len(r.cfg.instances) {
 					code = 0
@@ -200,19 +201,36 @@ func (r *runner) run() int {
 			}
 		}
 	}
-	// Later signals: a second one is the manager's (HandleSignals kills
-	// everything now); say so.
-	go func() { // owned by run: ends at cancel
+	// Signals while stopping: the manager's HandleSignals kills everything
+	// at the second (or at the first, when a failure began the stop, it
+	// starts the same shutdown). Say so; a SIGINT makes the exit code 130.
+	quit, watched := make(chan struct{}), make(chan bool)
+	seen := 0 // signals so far
+	if signalled {
+		seen = 1
+	}
+	go func() { // owned by run: ends at quit, handing over whether a SIGINT came
+		interrupted := false
 		for {
 			select {
 			case s := <-sigs:
-				r.out.Print(fmt.Sprintf("%s again: killing every process now", signalNames[s]))
-			case <-ctx.Done():
+				interrupted = interrupted || s == os.Interrupt
+				if seen++; seen == 1 {
+					r.out.Print(fmt.Sprintf("%s: stopping every process (Ctrl-C again kills them now)", signalNames[s]))
+				} else {
+					r.out.Print(fmt.Sprintf("%s again: killing every process now", signalNames[s]))
+				}
+			case <-quit:
+				watched <- interrupted
 				return
 			}
 		}
 	}()
 	r.shutdown()
+	close(quit)
+	if <-watched {
+		code = signalCodes[os.Interrupt]
+	}
 	if srv != nil {
 		_ = srv.Close()
 	}
@@ -220,18 +238,18 @@ func (r *runner) run() int {
 }
 
 // stoppedBySignal is the exit code for err, an error that a signal's
-// shutdown may have caused before run saw the signal.
-func (r *runner) stoppedBySignal(sigs <-chan os.Signal, err error) int {
+// shutdown may have caused before run saw the signal, and whether it was.
+func (r *runner) stoppedBySignal(sigs <-chan os.Signal, err error) (int, bool) {
 	if errors.Is(err, resman.ErrClosed) || errors.Is(err, resman.ErrNotRegistered) {
 		select {
 		case s := <-sigs:
 			r.out.Print(fmt.Sprintf("%s: stopping every process (grace %v; Ctrl-C again kills them now)", signalNames[s], r.cfg.grace))
-			return signalCodes[s]
+			return signalCodes[s], true
 		case <-time.After(time.Second): // signal.Notify hands a signal to every channel at once
 		}
 	}
 	r.out.Print(fmt.Sprintf("resman: %v", err))
-	return exitError
+	return exitError, false
 }
 
 // shutdown stops every process (concurrently, each with the grace period,
