@@ -10,30 +10,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // tmuxServer is a tmux server of the test's own (a private socket), with
-// one fixed-size window running command; the pane stays after the command
-// exits, so its exit status can be read. It is killed when the test ends.
+// one fixed-size window running command. It is killed when the test ends.
 type tmuxServer struct {
 	t    *testing.T
 	sock string
 }
 
-func startTmux(t *testing.T, env []string, command string) *tmuxServer {
+func startTmux(t *testing.T, command string) *tmuxServer {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("the terminal test needs tmux (apt-get install -y tmux; .ci/run installs it)")
 	}
 	conf := filepath.Join(t.TempDir(), "tmux.conf")
-	require.NoError(t, os.WriteFile(conf, []byte("set -g remain-on-exit on\nset -g default-terminal xterm-256color\n"), 0o644))
+	require.NoError(t, os.WriteFile(conf, []byte("set -g default-terminal xterm-256color\n"), 0o644))
 	s := &tmuxServer{t: t, sock: fmt.Sprintf("resman-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	args := []string{"-f", conf, "new-session", "-d", "-s", "t", "-x", "160", "-y", "40"}
-	for _, e := range env {
-		args = append(args, "-e", e)
-	}
 	s.run(append(args, command)...)
 	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
 	return s
@@ -60,21 +55,6 @@ func (s *tmuxServer) waitScreen(want string) string {
 	return screen
 }
 
-// exitStatus waits until the pane's command has exited and returns its status.
-func (s *tmuxServer) exitStatus() int {
-	s.t.Helper()
-	var out string
-	if !assert.Eventually(s.t, func() bool {
-		out = strings.TrimSpace(s.run("display-message", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}"))
-		return strings.HasPrefix(out, "1 ")
-	}, 20*time.Second, 20*time.Millisecond) {
-		s.t.Fatalf("the command did not exit; the pane shows:\n%s", s.screen())
-	}
-	code, err := strconv.Atoi(strings.TrimPrefix(out, "1 "))
-	require.NoError(s.t, err, out)
-	return code
-}
-
 func TestTerminalColoursAndCtrlC(t *testing.T) {
 	dir := procfile(t, "web: trap 'echo bye; exit 0' TERM; echo up on $PORT; while :; do sleep 0.05; done\nworker: echo working; exec sleep 300\n")
 	mark := fmt.Sprintf("%s-%d-%d", t.Name(), os.Getpid(), time.Now().UnixNano())
@@ -84,15 +64,18 @@ func TestTerminalColoursAndCtrlC(t *testing.T) {
 			_ = exec.Command("kill", "-9", strconv.Itoa(pid)).Run()
 		}
 	}()
-	s := startTmux(t, []string{markerVar + "=" + mark}, bin+" run -t 5s -f "+filepath.Join(dir, "Procfile"))
+	// The shell prints resman's exit code and stays, so the pane keeps
+	// everything; its no-op INT trap keeps it from dying of the Ctrl-C
+	// (and, being a handler, is not inherited by resman).
+	s := startTmux(t, "sh -c 'trap : INT; env "+markerVar+"="+mark+" "+bin+" run -t 5s -f "+filepath.Join(dir, "Procfile")+"; echo exit=$?; exec sleep 300'")
 	screen := s.waitScreen("up on 5000")
 	s.waitScreen("working")
 	require.Contains(t, screen, "\x1b[36mweb.1", "web's name is coloured on a terminal:\n%q", screen)
 	r.waitMarked(t, 4) // resman, its watcher, web.1 (and its sleep), worker.1
 
 	s.run("send-keys", "-t", "t", "C-c")
-	require.Equal(t, 130, s.exitStatus(), "Ctrl-C: exit 130")
-	screen = s.screen()
+	screen = s.waitScreen("exit=")
+	require.Contains(t, screen, "exit=130", "Ctrl-C: exit 130")
 	require.Contains(t, screen, "SIGINT: stopping every process")
 	require.Contains(t, screen, "bye", "web.1 had its graceful stop")
 	r.requireNothingLeft(t)
@@ -107,7 +90,7 @@ func TestTerminalNoColoursInAPipe(t *testing.T) {
 	} {
 		// The shell stays (tmux may lose what a pane's command printed
 		// just before it exited); the exit codes are other tests' business.
-		s := startTmux(t, nil, "sh -c '"+cmd+"; echo the end; exec sleep 300'")
+		s := startTmux(t, "sh -c '"+cmd+"; echo the end; exec sleep 300'")
 		screen := s.waitScreen("the end")
 		require.Regexp(t, `web\.1 +\| plain`, screen)
 		require.NotContains(t, screen, "\x1b[36m", "%s: no colours:\n%q", cmd, screen)
