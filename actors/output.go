@@ -86,15 +86,17 @@ func (o *outputs) ended(ro *runOutput) {
 	}
 	_, _ = ro.outR.Close(), ro.errR.Close()
 	ro.feed.stop()
+	n := ro.capture.Dropped()
+	o.dropped.Add(int64(n))
 	select {
 	case <-ro.capture.Quiet():
-		o.dropped.Add(int64(ro.capture.Dropped()))
+		o.dropped.Add(int64(ro.capture.Dropped() - n))
 	default:
 		// A consumer call (a slow hook) is still running: the lines its
 		// goroutine holds count as dropped once it returns.
 		go func() { // owned by the run's output: ends when the hook returns
 			<-ro.capture.Quiet()
-			o.dropped.Add(int64(ro.capture.Dropped()))
+			o.dropped.Add(int64(ro.capture.Dropped() - n))
 		}()
 	}
 }
