@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -349,4 +351,41 @@ func TestRunCtrlCTwiceDuringAFailureStop(t *testing.T) {
 	require.Less(t, time.Since(began), 5*time.Second)
 	require.Contains(t, r.output(), "SIGINT again: killing every process now")
 	r.requireNothingLeft(t, pid)
+}
+
+func TestRunSaysHowManyLinesWereDropped(t *testing.T) {
+	// resman's stdout is not read while a process floods it: the oldest
+	// lines are dropped (the process is never slowed), and resman says how
+	// many; the lines printed and the lines dropped add up.
+	const lines = 300000
+	dir := procfile(t, fmt.Sprintf("flood: seq 1 %d; touch done\n", lines))
+	cmd := exec.Command(bin, "run")
+	cmd.Dir = dir
+	mark := fmt.Sprintf("%s-%d-%d", t.Name(), os.Getpid(), time.Now().UnixNano())
+	cmd.Env = append(os.Environ(), markerVar+"="+mark)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		for _, pid := range marked(mark) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	doneFile := filepath.Join(dir, "done")
+	require.Eventually(t, func() bool { _, err := os.Stat(doneFile); return err == nil }, 20*time.Second, 5*time.Millisecond,
+		"the flood ran to its end with resman's stdout unread")
+	out, err := io.ReadAll(stdout)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait(), "exit 0: the process finished with 0")
+	m := regexp.MustCompile(`flood\.1: (\d+) output lines were dropped`).FindSubmatch(out)
+	require.NotNil(t, m, "resman says lines were dropped")
+	dropped, err := strconv.Atoi(string(m[1]))
+	require.NoError(t, err)
+	printed := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d flood\.1 \| (\d+)$`).FindAllSubmatch(out, -1)
+	require.Equal(t, lines, len(printed)+dropped, "printed + dropped")
+	require.Equal(t, fmt.Sprint(lines), string(printed[len(printed)-1][1]), "the newest lines are kept")
+	require.Empty(t, marked(mark))
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,11 +44,13 @@ type runner struct {
 	m          *resman.Manager
 	cgroupMade bool
 	exited     map[string]bool // instances whose last run ended on its own; the event hook's alone
+	droppedMu  sync.Mutex      // guards dropped: the event hook and run tell
+	dropped    map[string]int  // output lines of each instance said to be dropped
 }
 
 // newRunner starts a manager for cfg, its lines going to out.
 func newRunner(cfg runConfig, out *printer) (*runner, error) {
-	r := &runner{cfg: cfg, out: out, exited: map[string]bool{}}
+	r := &runner{cfg: cfg, out: out, exited: map[string]bool{}, dropped: map[string]int{}}
 	opts := []resman.Option{
 		resman.WithDefaultTimeout(cfg.grace),
 		resman.WithSubreaper(),
@@ -89,6 +92,7 @@ func (r *runner) event(e resman.Event) {
 			r.out.Print(e.Key + " stopped")
 		}
 	case resman.EventRestarting:
+		r.tellDropped(e.Key) // the run has ended, its lines are counted
 		r.out.Print(fmt.Sprintf("%s restarts in %v (restart %d)", e.Key, e.Delay.Round(time.Millisecond), e.Restarts+1))
 	case resman.EventRestarted:
 		r.exited[e.Key] = false
@@ -97,6 +101,28 @@ func (r *runner) event(e resman.Event) {
 		r.out.Print(fmt.Sprintf("%s gave up after %d restarts", e.Key, e.Restarts))
 	case resman.EventFailed:
 		r.out.Print(fmt.Sprintf("%s: %v", e.Key, e.Err))
+	}
+}
+
+// tellDropped says how many of key's output lines were dropped since it
+// last said so: lines come from the processes faster than resman's
+// stdout takes them, and the library drops the oldest rather than slow a
+// process down. A run's count is complete once its end is final: a
+// restart is scheduled, or WaitProcess returned.
+func (r *runner) tellDropped(key string) {
+	r.droppedMu.Lock()
+	defer r.droppedMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := r.m.Status(ctx)
+	if err != nil {
+		return
+	}
+	for _, p := range st.Processes {
+		if p.Key == key && p.DroppedLines > r.dropped[key] {
+			r.out.Print(fmt.Sprintf("%s: %d output lines were dropped (they came faster than stdout took them)", key, p.DroppedLines-r.dropped[key]))
+			r.dropped[key] = p.DroppedLines
+		}
 	}
 }
 
@@ -185,6 +211,7 @@ func (r *runner) run() int {
 			code, signalled = signalCodes[s], true
 			r.out.Print(fmt.Sprintf("%s: stopping every process (grace %v; Ctrl-C again kills them now)", signalNames[s], r.cfg.grace))
 		case e := <-ends:
+			r.tellDropped(e.key)
 			switch {
 			case errors.Is(e.err, resman.ErrRestartLimit):
 				code = exitCodeOf(e.state)
