@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,11 +51,35 @@ func (b *busy) queue(k int) {
 	}
 }
 
-// short returns a context that ends long before a busy supervisor answers.
-func short(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-	t.Cleanup(cancel)
-	return ctx
+// short returns a context that ends as soon as the caller starts waiting
+// for the reply: its Done channel closes the first time it is asked for,
+// which the facade does only after it has posted the request. A busy
+// supervisor cannot have answered by then, so the request is always in the
+// mailbox when the caller gives up. (A timer, however short, may fire before
+// the request is posted on a loaded machine: then nothing was sent, and
+// there is nothing to undo.)
+func short(*testing.T) context.Context { return &expiring{done: make(chan struct{})} }
+
+type expiring struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *expiring) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *expiring) Value(any) any               { return nil }
+
+func (c *expiring) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.done) })
+	return c.done
+}
+
+func (c *expiring) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
 }
 
 // TestGivingUpOnARegistrationUndoesIt: an error from a registration means

@@ -78,7 +78,9 @@ func WithEventHook(hook func(Event)) Option {
 // process, in order per process, on a goroutine of that process's output
 // (never the supervisor's). A slow hook never slows the process: its
 // oldest lines are dropped meanwhile (ProcessStatus.DroppedLines counts
-// them). A nil hook is ErrInvalid.
+// them). WaitProcess and StopProcess return once the hook has had the
+// run's last lines, or after at most 2 s when the hook is slow or a stray
+// descendant still holds the output open. A nil hook is ErrInvalid.
 func WithOutputHook(hook func(OutputLine)) Option {
 	return func(c *config) { c.output = &hook }
 }

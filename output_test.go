@@ -177,3 +177,38 @@ func TestOutputBadInput(t *testing.T) {
 	require.True(t, strings.Contains(err.Error(), "Supervise"))
 	require.NoError(t, m.CleanupAll(ctx))
 }
+
+func TestOutputHookHasEveryLineWhenWaitProcessReturns(t *testing.T) {
+	// A program that exits once its processes have finished (the resman
+	// command) must not lose their last lines: by the time WaitProcess
+	// returns, the hook has been handed every line of the run.
+	const lines = 500
+	var mu sync.Mutex
+	var seen []string
+	m := newManager(t, resman.WithOutputHook(func(l resman.OutputLine) { mu.Lock(); seen = append(seen, l.Text); mu.Unlock() }))
+	ctx := ctxT(t)
+	require.NoError(t, m.Supervise(ctx, "p", resman.ProcessSpec{Command: []string{"seq", "1", "500"}}))
+	_, err := m.WaitProcess(ctx, "p")
+	require.NoError(t, err)
+	mu.Lock()
+	n := len(seen)
+	mu.Unlock()
+	require.Equal(t, lines, n, "lines the hook had when WaitProcess returned")
+}
+
+func TestOutputHookHasTheLastLinesWhenStopProcessReturns(t *testing.T) {
+	// The lines a process writes as it stops reach the hook before the
+	// stop returns.
+	var mu sync.Mutex
+	var seen []string
+	m := newManager(t, resman.WithOutputHook(func(l resman.OutputLine) { mu.Lock(); seen = append(seen, l.Text); mu.Unlock() }))
+	ctx := ctxT(t)
+	require.NoError(t, m.Supervise(ctx, "p", spec(`trap 'seq 1 300; echo bye; exit 0' TERM; echo up; while :; do sleep 0.01; done`),
+		resman.WithReady(resman.ReadyCheck{Output: "^up$"})))
+	require.NoError(t, m.StopProcess(ctx, "p"))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, "bye", seen[len(seen)-1], "the last line")
+	require.GreaterOrEqual(t, len(seen), 302)
+	require.Equal(t, "300", seen[len(seen)-2])
+}

@@ -54,11 +54,15 @@ func (o *outputs) pipes(withFeed bool) (*runOutput, error) {
 func (o *outputs) started(ro *runOutput, key string, pid int) {
 	_, _ = ro.outW.Close(), ro.errW.Close()
 	ro.capture = output.NewCapture(key, pid, func(l messages.OutputLine) {
-		o.tail.Append(l)
-		ro.feed.send(l.Text)
 		if o.sink != nil {
 			o.sink(l)
 		}
+	})
+	// The tail and a ready check see every line as it is read, whatever a
+	// slow consumer drops.
+	ro.capture.Observe(func(l messages.OutputLine) {
+		o.tail.Append(l)
+		ro.feed.send(l.Text)
 	})
 	ro.capture.Add(output.Stdout, ro.outR)
 	ro.capture.Add(output.Stderr, ro.errR)
@@ -71,7 +75,9 @@ func (ro *runOutput) failed() {
 
 // ended finishes a reaped run's capture: what is left in the pipes is read
 // and delivered, for up to captureGrace; then the pipes are closed. It
-// runs on a goroutine of its own.
+// runs on the goroutine that reaped the run, before the run's end is
+// reported, so that the end is news only once its lines were delivered (or
+// counted as dropped).
 func (o *outputs) ended(ro *runOutput) {
 	ctx, cancel := context.WithTimeout(context.Background(), captureGrace)
 	defer cancel()
@@ -80,7 +86,19 @@ func (o *outputs) ended(ro *runOutput) {
 	}
 	_, _ = ro.outR.Close(), ro.errR.Close()
 	ro.feed.stop()
-	o.dropped.Add(int64(ro.capture.Dropped()))
+	n := ro.capture.Dropped()
+	o.dropped.Add(int64(n))
+	select {
+	case <-ro.capture.Quiet():
+		o.dropped.Add(int64(ro.capture.Dropped() - n))
+	default:
+		// A consumer call (a slow hook) is still running: the lines its
+		// goroutine holds count as dropped once it returns.
+		go func() { // owned by the run's output: ends when the hook returns
+			<-ro.capture.Quiet()
+			o.dropped.Add(int64(ro.capture.Dropped() - n))
+		}()
+	}
 }
 
 // feed hands an Output ready check the lines of a run without ever

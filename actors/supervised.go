@@ -141,7 +141,11 @@ func (s *supervised) startRun(r *Reg) error {
 	cmd.Stdout, cmd.Stderr = ro.outW, ro.errW
 	p := &process{cmd: cmd, launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc, reaped: make(chan struct{}),
 		onRun: func(pid int) { s.out.started(ro, r.H.Key, pid) },
-		after: func() { go s.out.ended(ro) }} // owned by the run's output: ends within captureGrace
+		// The run's end waits until its last lines are delivered (for up to
+		// captureGrace): whoever learns of the end (WaitProcess, events, a
+		// program that exits when its processes have) has had them. after
+		// runs on the goroutine that reaped the run, never in Receive.
+		after: func() { s.out.ended(ro) }}
 	c := r.c
 	if err := p.begin(r.H, r.opts(), func(msg any) { c.tell(&runEnded{s: s, run: p, ex: msg.(*Exited)}) }); err != nil {
 		ro.failed()

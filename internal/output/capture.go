@@ -29,6 +29,7 @@ const (
 type Capture struct {
 	proto   messages.OutputLine // Key and PID of every line
 	consume func(messages.OutputLine)
+	observe func(messages.OutputLine) // Observe's; nil: none
 
 	dropped   atomic.Int64
 	abandoned atomic.Bool // Stop was called; set with mu held
@@ -39,6 +40,7 @@ type Capture struct {
 	readers int           // reader goroutines running
 	running bool          // the consumer's goroutine runs
 	idle    chan struct{} // closed while there is nothing for Wait to wait for
+	quiet   chan struct{} // closed while no reader and no consumer call runs (Stop or not)
 }
 
 // NewCapture returns a Capture whose lines carry key and pid. consume gets
@@ -52,11 +54,19 @@ func NewCapture(key string, pid int, consume func(messages.OutputLine)) *Capture
 		consume: consume,
 		queue:   backlog{maxLines: queueLines, maxBytes: queueBytes},
 		idle:    make(chan struct{}),
+		quiet:   make(chan struct{}),
 	}
 	c.wake.L = &c.mu
 	close(c.idle)
+	close(c.quiet)
 	return c
 }
+
+// Observe makes the readers call fn with every line they read, before it
+// is queued for the consumer: fn sees every line, dropped ones included,
+// as soon as it is read. fn must be quick and safe for concurrent use (the
+// streams' readers call it). Call it before the first Add.
+func (c *Capture) Observe(fn func(messages.OutputLine)) { c.observe = fn }
 
 // Add starts a goroutine, owned by the Capture, that reads r until EOF or a
 // read error and queues its lines with Stream set to stream (normally
@@ -99,6 +109,15 @@ func (c *Capture) Wait(ctx context.Context) error {
 	}
 }
 
+// Quiet returns a channel that is closed once every stream added so far
+// has ended and no consumer call runs, after Stop too: from then on
+// Dropped no longer changes (until another Add).
+func (c *Capture) Quiet() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.quiet
+}
+
 // Stop abandons every line not yet delivered — queued ones, and any read
 // from now on — and counts them as dropped. The consumer is not called
 // again; a call in progress runs to its end (Stop does not wait for it),
@@ -126,6 +145,9 @@ func (c *Capture) push(batch []messages.OutputLine) []messages.OutputLine {
 	bytes := 0
 	for i := range batch {
 		bytes += len(batch[i].Text)
+		if c.observe != nil {
+			c.observe(batch[i])
+		}
 	}
 	c.mu.Lock()
 	if c.abandoned.Load() {
@@ -184,17 +206,24 @@ func (c *Capture) deliver() {
 	}
 }
 
-// settle opens or closes idle to match the state; mu must be held.
+// settle opens or closes idle and quiet to match the state; mu must be held.
 func (c *Capture) settle() {
-	isIdle := c.readers == 0 && (!c.running || c.abandoned.Load())
+	c.idle = latch(c.idle, c.readers == 0 && (!c.running || c.abandoned.Load()))
+	c.quiet = latch(c.quiet, c.readers == 0 && !c.running)
+}
+
+// latch returns ch closed if closed is set, else open (a new channel if ch
+// was closed).
+func latch(ch chan struct{}, closed bool) chan struct{} {
 	select {
-	case <-c.idle:
-		if !isIdle {
-			c.idle = make(chan struct{})
+	case <-ch:
+		if !closed {
+			return make(chan struct{})
 		}
 	default:
-		if isIdle {
-			close(c.idle)
+		if closed {
+			close(ch)
 		}
 	}
+	return ch
 }

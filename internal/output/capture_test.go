@@ -294,3 +294,51 @@ func TestCaptureCloseReaderAndAddAgain(t *testing.T) {
 	wait(t, c)
 	require.Equal(t, []string{"again"}, texts(col.got(), Stderr))
 }
+
+func TestCaptureObserveAndQuiet(t *testing.T) {
+	// A consumer stuck on its first line: Observe still sees every line as
+	// it is read; after Stop, Wait returns at once, Quiet only once the
+	// stuck call returned, and then Dropped counts every other line.
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	var delivered int
+	c := NewCapture("k", 1, func(messages.OutputLine) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-gate
+		delivered++
+	})
+	var mu sync.Mutex
+	var observed []string
+	c.Observe(func(l messages.OutputLine) { mu.Lock(); observed = append(observed, l.Text); mu.Unlock() })
+	r, w := io.Pipe()
+	c.Add(Stdout, r)
+	go func() { // owned by the test: ends once the lines are written
+		for i := range 100 {
+			_, _ = io.WriteString(w, strconv.Itoa(i)+"\n")
+		}
+		_ = w.Close()
+	}()
+	<-entered
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(observed) == 100 }, 10*time.Second, time.Millisecond)
+	mu.Lock()
+	require.Equal(t, "0", observed[0])
+	require.Equal(t, "99", observed[99])
+	mu.Unlock()
+	c.Stop()
+	wait(t, c)
+	select {
+	case <-c.Quiet():
+		t.Fatal("quiet while the consumer call runs")
+	default:
+	}
+	close(gate)
+	select {
+	case <-c.Quiet():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not quiet after the consumer returned")
+	}
+	require.Equal(t, 1, delivered)
+	require.Equal(t, 99, c.Dropped(), "every line but the one delivered")
+}
