@@ -97,13 +97,16 @@ func TestShutdownAndTreeStopEndDependentsFirst(t *testing.T) {
 }
 
 func TestStopCascadesToDependents(t *testing.T) {
-	m := newManager(t, resman.WithDefaultTimeout(200*time.Millisecond))
+	// The processes get a grace period a loaded machine cannot miss (b's
+	// trap must run for the order to show); the deaf task a short one.
+	m := newManager(t, resman.WithDefaultTimeout(5*time.Second))
 	ctx := ctxT(t)
 	f := filepath.Join(t.TempDir(), "order")
 	chain(t, m, f)
 	release := make(chan struct{})
 	defer close(release)
-	_, err := m.Go(ctx, "deaf", func(context.Context) error { <-release; return nil }, resman.DependsOn(resman.KindProcess, "b"))
+	_, err := m.Go(ctx, "deaf", func(context.Context) error { <-release; return nil }, resman.DependsOn(resman.KindProcess, "b"),
+		resman.WithGracePeriod(200*time.Millisecond))
 	require.NoError(t, err)
 	require.NoError(t, m.RegisterCustomResource(ctx, "other", 1, noop), "an unrelated resource")
 
