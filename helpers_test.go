@@ -61,6 +61,23 @@ func procState(pid int) string {
 	return s[i+2 : i+3]
 }
 
+// ourZombie reports whether pid is a zombie child of this test process. A
+// reaped pid may have been reused already (by a process of another test,
+// on a busy machine): that one is not ours.
+func ourZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(s[i+1:]) // state, ppid, ...
+	return len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(os.Getpid())
+}
+
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
 	st := procState(pid)
