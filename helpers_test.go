@@ -15,6 +15,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/internal/proctest"
+)
+
+// The /proc readings every package's tests share.
+var (
+	procState = proctest.State
+	ourZombie = proctest.OurZombie
+	alive     = proctest.Alive
 )
 
 func TestMain(m *testing.M) {
@@ -45,43 +53,6 @@ func started(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
 	t.Helper()
 	require.NoError(t, cmd.Start())
 	return cmd
-}
-
-// procState reads a process's state letter from /proc; "" if it is gone.
-func procState(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
-}
-
-// ourZombie reports whether pid is a zombie child of this test process. A
-// reaped pid may have been reused already (by a process of another test,
-// on a busy machine): that one is not ours.
-func ourZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(s[i+1:]) // state, ppid, ...
-	return len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(os.Getpid())
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	st := procState(pid)
-	return st != "" && st != "Z" && st != "X"
 }
 
 // exists reports whether pid exists at all (a zombie included).

@@ -22,7 +22,14 @@ import (
 
 	"github.com/resman-dev/resman"
 	"github.com/resman-dev/resman/internal/certs"
+	"github.com/resman-dev/resman/internal/proctest"
 	"github.com/resman-dev/resman/remote"
+)
+
+// The /proc readings every package's tests share.
+var (
+	procState = proctest.State
+	alive     = proctest.Alive
 )
 
 // The other node of every test is a separate OS process (testdata/node):
@@ -217,26 +224,6 @@ func ctxT(t testing.TB) context.Context {
 
 func sleeper() resman.ProcessSpec {
 	return resman.ProcessSpec{Command: []string{"sleep", "1000"}}
-}
-
-// procState reads a process's state letter from /proc; "" if it is gone.
-func procState(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	st := procState(pid)
-	return st != "" && st != "Z" && st != "X"
 }
 
 // requireGoneSoon waits (bounded) until none of pids is alive.

@@ -19,6 +19,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/resman-dev/resman/internal/proctest"
+)
+
+// The /proc readings every package's tests share.
+var (
+	procState = proctest.State
+	alive     = proctest.Alive
 )
 
 // bin is the resman binary TestMain builds.
@@ -186,25 +194,6 @@ func marked(mark string) []int {
 		}
 	}
 	return pids
-}
-
-// procState is a process's state letter from /proc; "" if it is gone.
-func procState(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
-}
-
-func alive(pid int) bool {
-	st := procState(pid)
-	return st != "" && st != "Z" && st != "X"
 }
 
 // requireNothingLeft checks /proc that no process of the run is left (the
