@@ -268,6 +268,7 @@ type clientActor struct {
 	pending   map[uint64]*call
 	connected bool
 	dead      error // ErrUnreachable once the node is gone, ErrClosed once stopping
+	silent    bool  // dead only because the first answer was late: a late answer revives it
 	timer     *time.Timer
 }
 
@@ -296,6 +297,11 @@ func (a *clientActor) Receive(ctx actor.Context) {
 		if msg.Id == 0 {
 			a.connected = true
 			a.timer.Stop()
+			if a.silent {
+				// Slow (a loaded machine, a slow handshake), not down: the
+				// calls failed meanwhile, later ones go through.
+				a.dead, a.silent = nil, false
+			}
 			return
 		}
 		if cl, ok := a.pending[msg.Id]; ok {
@@ -303,18 +309,24 @@ func (a *clientActor) Receive(ctx actor.Context) {
 			cl.reply <- callResult{reply: msg}
 		}
 	case *helloExpired:
-		if !a.connected {
+		if !a.connected && a.dead == nil {
 			a.fail(resman.ErrUnreachable)
+			a.silent = true
 		}
 	case *actor.Terminated:
+		a.silent = false
 		a.fail(resman.ErrUnreachable)
 	case *actor.DeadLetterResponse:
 		// The serving actor is not there (the node serves no manager) or
 		// the endpoint could not deliver.
+		a.silent = false
 		a.fail(resman.ErrUnreachable)
 	case *actor.Stopping:
 		if a.timer != nil {
 			a.timer.Stop()
+		}
+		if a.silent {
+			a.dead, a.silent = nil, false
 		}
 		a.fail(resman.ErrClosed)
 	}

@@ -63,6 +63,8 @@
 // global logger at every remote's start, which races with a closed
 // remote's last gRPC goroutines. A reply (a Status, a Tail) may take an
 // eighth of [Config.MaxMessageBytes]: protoactor's endpoint writer
-// batches up to eight messages into one gRPC message. A Client that found
-// its node unreachable stays so: ask [Node.Manager] again.
+// batches up to eight messages into one gRPC message. A Client whose node
+// went away (a remote watch saw it go) stays unreachable: ask
+// [Node.Manager] again. One whose node only answered late (after 1.5 s)
+// fails the calls made meanwhile and works once the answer comes.
 package remote

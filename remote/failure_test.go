@@ -97,6 +97,33 @@ func TestHungNodeIsUnreachable(t *testing.T) {
 	require.ErrorIs(t, err, resman.ErrUnreachable)
 }
 
+// TestLateNodeIsReachableOnceItAnswers: a node that answers the Client's
+// first call late (here: stopped while the Client connects) is unreachable
+// meanwhile, fast, and reachable once it answers; a slow handshake on a
+// loaded machine does not make a Client useless.
+func TestLateNodeIsReachableOnceItAnswers(t *testing.T) {
+	p := startNode(t)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			_ = p.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	})
+	c := shared.Manager(p.addr)
+	start := time.Now()
+	_, err := c.Status(ctxT(t))
+	require.ErrorIs(t, err, resman.ErrUnreachable)
+	require.LessOrEqual(t, time.Since(start), 2*time.Second)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
+	resumed = true
+	require.Eventually(t, func() bool {
+		_, err := c.Status(ctxT(t))
+		return err == nil
+	}, 20*time.Second, 10*time.Millisecond, "reachable once the node answers")
+}
+
 // TestDownNodeIsUnreachable: a node that is not there fails a call within
 // 2 s (protoactor's endpoint would retry for 10 s).
 func TestDownNodeIsUnreachable(t *testing.T) {

@@ -333,9 +333,12 @@ func (n *Node) Serve(m *resman.Manager) error {
 }
 
 // Manager returns a Client of the manager that the node at address
-// (host:port; else every call is ErrInvalid) serves. It connects at once; if the node does not answer within 1.5 s, or later
-// stops answering (a remote watch sees it go), every call fails with
-// resman.ErrUnreachable from then on: ask Manager again for a new Client.
+// (host:port; else every call is ErrInvalid) serves. It connects at once.
+// If the node does not answer within 1.5 s, calls fail with
+// resman.ErrUnreachable until it does (a late answer revives the Client).
+// Once the node is gone (a remote watch sees it go, or the endpoint cannot
+// deliver), every call fails with resman.ErrUnreachable from then on: ask
+// Manager again for a new Client.
 // With OwnedByCaller, the serving node stops every process this Client
 // started when this node terminates (Close, or its process dies).
 func (n *Node) Manager(address string, opts ...ClientOption) *Client {
