@@ -60,9 +60,13 @@ func (o *outputs) started(ro *runOutput, key string, pid int) {
 	})
 	// The tail and a ready check see every line as it is read, whatever a
 	// slow consumer drops.
-	ro.capture.Observe(func(l messages.OutputLine) {
-		o.tail.Append(l)
-		ro.feed.send(l.Text)
+	ro.capture.Observe(func(ls []messages.OutputLine) {
+		o.tail.AppendLines(ls)
+		if ro.feed != nil {
+			for i := range ls {
+				ro.feed.send(ls[i].Text)
+			}
+		}
 	})
 	ro.capture.Add(output.Stdout, ro.outR)
 	ro.capture.Add(output.Stderr, ro.errR)

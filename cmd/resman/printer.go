@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,9 +39,11 @@ type printer struct {
 	mu       sync.Mutex
 	wake     sync.Cond // the writer waits here for lines; producers for room; Close for the end
 	pending  []byte    // lines not yet handed to the writer
-	spare    []byte    // the buffer the writer last wrote, for reuse
+	spare    [][]byte  // written buffers, for reuse (at most two: one filling, one writing)
 	writing  bool      // the writer goroutine runs
 	stamp    []byte    // "HH:MM:SS " of stampSec
+	lastName string    // the name of the last line, whose prefix is lastPre
+	lastPre  string
 	stampSec int64
 	closed   bool
 }
@@ -83,19 +86,30 @@ func (p *printer) Line(name string, at time.Time, text string) {
 	if p.closed {
 		return
 	}
-	pre, ok := p.prefixes[name]
-	if !ok {
-		pre = p.prefix(name, len(p.prefixes))
-		p.prefixes[name] = pre
+	pre := p.lastPre
+	if name != p.lastName || pre == "" {
+		var ok bool
+		if pre, ok = p.prefixes[name]; !ok {
+			pre = p.prefix(name, len(p.prefixes))
+			p.prefixes[name] = pre
+		}
+		p.lastName, p.lastPre = name, pre
 	}
 	if p.pending == nil {
-		p.pending, p.spare = p.spare[:0], nil
-		if p.pending == nil {
+		if n := len(p.spare); n > 0 {
+			p.pending, p.spare[n-1] = p.spare[n-1], nil
+			p.spare = p.spare[:n-1]
+		} else {
 			p.pending = make([]byte, 0, printerBatch)
 		}
 	}
 	if sec := at.Unix(); sec != p.stampSec || p.stamp == nil {
 		p.stampSec, p.stamp = sec, at.AppendFormat(p.stamp[:0], "15:04:05 ")
+	}
+	if need := len(p.pending) + len(p.stamp) + len(pre) + len(text) + 1; need > cap(p.pending) {
+		// Double (not Go's 1.25 for big slices): fewer copies while the
+		// buffer grows to the backlog's size.
+		p.pending = slices.Grow(p.pending, max(need, 2*cap(p.pending))-len(p.pending))
 	}
 	p.pending = append(p.pending, p.stamp...)
 	p.pending = append(p.pending, pre...)
@@ -120,7 +134,9 @@ func (p *printer) write() {
 		p.mu.Unlock()
 		_, _ = p.w.Write(b) // a closed stdout loses the lines; nothing to tell
 		p.mu.Lock()
-		p.spare = b
+		if len(p.spare) < 2 {
+			p.spare = append(p.spare, b[:0])
+		}
 	}
 	p.writing = false
 	p.wake.Broadcast()

@@ -29,7 +29,7 @@ const (
 type Capture struct {
 	proto   messages.OutputLine // Key and PID of every line
 	consume func(messages.OutputLine)
-	observe func(messages.OutputLine) // Observe's; nil: none
+	observe func([]messages.OutputLine) // Observe's; nil: none
 
 	dropped   atomic.Int64
 	abandoned atomic.Bool // Stop was called; set with mu held
@@ -64,9 +64,10 @@ func NewCapture(key string, pid int, consume func(messages.OutputLine)) *Capture
 
 // Observe makes the readers call fn with every line they read, before it
 // is queued for the consumer: fn sees every line, dropped ones included,
-// as soon as it is read. fn must be quick and safe for concurrent use (the
-// streams' readers call it). Call it before the first Add.
-func (c *Capture) Observe(fn func(messages.OutputLine)) { c.observe = fn }
+// as soon as it is read, a read's lines per call (in order). fn must be
+// quick and safe for concurrent use (the streams' readers call it), and
+// must neither change nor keep the slice. Call it before the first Add.
+func (c *Capture) Observe(fn func([]messages.OutputLine)) { c.observe = fn }
 
 // Add starts a goroutine, owned by the Capture, that reads r until EOF or a
 // read error and queues its lines with Stream set to stream (normally
@@ -142,12 +143,12 @@ func (c *Capture) Dropped() int { return int(c.dropped.Load()) }
 // push queues a reader's batch, evicting the oldest lines to make room, and
 // returns an empty batch for the reader to fill next.
 func (c *Capture) push(batch []messages.OutputLine) []messages.OutputLine {
+	if c.observe != nil {
+		c.observe(batch)
+	}
 	bytes := 0
 	for i := range batch {
 		bytes += len(batch[i].Text)
-		if c.observe != nil {
-			c.observe(batch[i])
-		}
 	}
 	c.mu.Lock()
 	if c.abandoned.Load() {

@@ -311,7 +311,13 @@ func TestCaptureObserveAndQuiet(t *testing.T) {
 	})
 	var mu sync.Mutex
 	var observed []string
-	c.Observe(func(l messages.OutputLine) { mu.Lock(); observed = append(observed, l.Text); mu.Unlock() })
+	c.Observe(func(ls []messages.OutputLine) {
+		mu.Lock()
+		for _, l := range ls {
+			observed = append(observed, l.Text)
+		}
+		mu.Unlock()
+	})
 	r, w := io.Pipe()
 	c.Add(Stdout, r)
 	go func() { // owned by the test: ends once the lines are written

@@ -26,6 +26,24 @@ type Tail struct {
 func (t *Tail) Append(l messages.OutputLine) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.append(l)
+}
+
+// AppendLines adds ls as the newest lines, in order (as many Appends would,
+// under one lock).
+func (t *Tail) AppendLines(ls []messages.OutputLine) {
+	if len(ls) > tailLines {
+		ls = ls[len(ls)-tailLines:] // the others would go at once
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range ls {
+		t.append(ls[i])
+	}
+}
+
+// append adds l as the newest line; mu must be held.
+func (t *Tail) append(l messages.OutputLine) {
 	for t.n > 0 && (t.n == tailLines || t.bytes+len(l.Text) > tailBytes) {
 		t.bytes -= len(t.lines[t.head].Text)
 		t.lines[t.head] = messages.OutputLine{} // let the text go
