@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,16 +19,20 @@ var colors = []string{"36", "33", "32", "35", "34", "31", "96", "93", "92", "95"
 // never grows the runner's memory.
 const printerBacklog = 1 << 20
 
-// printerBatch is the room a new buffer of pending lines starts with.
-const printerBatch = 64 << 10
+// printerChunk is the size of the buffers lines wait in. They are made
+// once and reused (at most printerBacklog/printerChunk+2 of them), never
+// grown: growing a buffer meant copying it and faulting fresh pages in,
+// an eighth of the runner's CPU under a flood (BenchmarkPrefixer).
+const printerChunk = 64 << 10
 
 // printer writes lines as "HH:MM:SS name.N | text", the name padded to
 // the longest and coloured on a terminal. Each write holds whole lines
 // only, so lines of different processes never mix: one line per write
 // while lines come one at a time, and the lines that arrived during a
-// write all in the next one when they come faster than the writer
-// writes (group commit: a fast process does not make the output one
-// syscall per line). Its methods are safe for concurrent use.
+// write together in the next one (up to a chunk of 64 KiB) when they come
+// faster than the writer writes (group commit: a fast process does not
+// make the output one syscall per line). Its methods are safe for
+// concurrent use.
 type printer struct {
 	w        io.Writer
 	color    bool
@@ -38,8 +41,9 @@ type printer struct {
 
 	mu       sync.Mutex
 	wake     sync.Cond // the writer waits here for lines; producers for room; Close for the end
-	pending  []byte    // lines not yet handed to the writer
-	spare    [][]byte  // written buffers, for reuse (at most two: one filling, one writing)
+	queue    [][]byte  // chunks of lines for the writer, oldest first; the last one fills
+	queued   int       // bytes in queue
+	free     [][]byte  // written chunks, for reuse
 	writing  bool      // the writer goroutine runs
 	stamp    []byte    // "HH:MM:SS " of stampSec
 	lastName string    // the name of the last line, whose prefix is lastPre
@@ -80,7 +84,7 @@ func (p *printer) prefix(name string, idx int) string {
 func (p *printer) Line(name string, at time.Time, text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.pending) >= printerBacklog && !p.closed {
+	for p.queued >= printerBacklog && !p.closed {
 		p.wake.Wait()
 	}
 	if p.closed {
@@ -95,26 +99,21 @@ func (p *printer) Line(name string, at time.Time, text string) {
 		}
 		p.lastName, p.lastPre = name, pre
 	}
-	if p.pending == nil {
-		if n := len(p.spare); n > 0 {
-			p.pending, p.spare[n-1] = p.spare[n-1], nil
-			p.spare = p.spare[:n-1]
-		} else {
-			p.pending = make([]byte, 0, printerBatch)
-		}
-	}
 	if sec := at.Unix(); sec != p.stampSec || p.stamp == nil {
 		p.stampSec, p.stamp = sec, at.AppendFormat(p.stamp[:0], "15:04:05 ")
 	}
-	if need := len(p.pending) + len(p.stamp) + len(pre) + len(text) + 1; need > cap(p.pending) {
-		// Double (not Go's 1.25 for big slices): fewer copies while the
-		// buffer grows to the backlog's size.
-		p.pending = slices.Grow(p.pending, max(need, 2*cap(p.pending))-len(p.pending))
+	need := len(p.stamp) + len(pre) + len(text) + 1
+	last := len(p.queue) - 1
+	if last < 0 || cap(p.queue[last])-len(p.queue[last]) < need {
+		p.queue = append(p.queue, p.chunk(need))
+		last++
 	}
-	p.pending = append(p.pending, p.stamp...)
-	p.pending = append(p.pending, pre...)
-	p.pending = append(p.pending, text...)
-	p.pending = append(p.pending, '\n')
+	c := p.queue[last]
+	c = append(c, p.stamp...)
+	c = append(c, pre...)
+	c = append(c, text...)
+	p.queue[last] = append(c, '\n')
+	p.queued += need
 	if !p.writing {
 		p.writing = true
 		go p.write() // owned by the printer: ends when nothing is pending; Close waits for it
@@ -124,20 +123,39 @@ func (p *printer) Line(name string, at time.Time, text string) {
 // Print prints a line of the runner's own, under the name "resman".
 func (p *printer) Print(text string) { p.Line("resman", time.Now(), text) }
 
-// write hands the pending lines to w, a batch per write, until none are left.
+// chunk returns an empty buffer with room for need bytes; mu must be held.
+func (p *printer) chunk(need int) []byte {
+	if need > printerChunk {
+		return make([]byte, 0, need) // a line longer than a chunk: its own buffer, not kept
+	}
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return c
+	}
+	return make([]byte, 0, printerChunk)
+}
+
+// write hands the queued chunks to w, one write each, oldest first, until
+// none is left. It takes the chunk still filling too: the lines that come
+// meanwhile start the next one.
 func (p *printer) write() {
 	p.mu.Lock()
-	for len(p.pending) > 0 {
-		b := p.pending
-		p.pending = nil
+	for len(p.queue) > 0 {
+		c := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.queued -= len(c)
 		p.wake.Broadcast() // room for producers
 		p.mu.Unlock()
-		_, _ = p.w.Write(b) // a closed stdout loses the lines; nothing to tell
+		_, _ = p.w.Write(c) // a closed stdout loses the lines; nothing to tell
 		p.mu.Lock()
-		if len(p.spare) < 2 {
-			p.spare = append(p.spare, b[:0])
+		if cap(c) == printerChunk {
+			p.free = append(p.free, c[:0])
 		}
 	}
+	p.queue = p.queue[:0:0] // the emptied prefix's array goes
 	p.writing = false
 	p.wake.Broadcast()
 	p.mu.Unlock()
