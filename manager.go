@@ -16,6 +16,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/resman-dev/resman/internal/hooks"
+	"github.com/resman-dev/resman/internal/output"
 	"github.com/resman-dev/resman/messages"
 	"github.com/resman-dev/resman/supervisor"
 )
@@ -104,6 +105,7 @@ func supervisorConfig(cfg *config) (supervisor.Config, error) {
 		}
 		scfg.OutputHook = *cfg.output
 	}
+	scfg.OutputBytes = cfg.bytes
 	if cfg.cgroup != "" {
 		cg, err := supervisor.OpenCgroupRoot(cfg.cgroup)
 		if err != nil {
@@ -132,6 +134,7 @@ func supervisorProps(cfg *config) (*actor.Props, *supervisor.Runtime, error) {
 func init() {
 	hooks.CgroupRoot = func(m any) string { return m.(*Manager).cgroup }
 	hooks.ActorSystem = func(m any) *actor.ActorSystem { return m.(*Manager).system }
+	hooks.OutputBytes = func(fn func(*output.Batch)) any { return Option(func(c *config) { c.bytes = fn }) }
 	hooks.StopSettings = func(opts any) (time.Duration, syscall.Signal) {
 		c := stopConfigOf(opts.([]StopOption))
 		return c.timeout, c.signal

@@ -7,6 +7,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/resman-dev/resman/internal/output"
 )
 
 // Option configures New, Props and their supervisor.
@@ -18,7 +20,8 @@ type config struct {
 	timeout time.Duration
 	name    string
 	hook    func(Event)
-	output  *func(OutputLine) // WithOutputHook's, if given (a nil func is refused)
+	output  *func(OutputLine)   // WithOutputHook's, if given (a nil func is refused)
+	bytes   func(*output.Batch) // hooks.OutputBytes's (the resman command's printer)
 	cgroup  string
 	reaper  bool
 	meter   *metric.MeterProvider // WithMeterProvider's, if given (a nil provider is refused)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/resman-dev/resman/internal/output"
-	"github.com/resman-dev/resman/messages"
 )
 
 // captureGrace bounds how long, after a run is reaped, its output is still
@@ -21,7 +20,7 @@ const captureGrace = 2 * time.Second
 type outputs struct {
 	tail    output.Tail
 	dropped atomic.Int64
-	sink    func(messages.OutputLine) // the manager's consumers (hook, logger, subscribers); may be nil
+	sink    func(*output.Batch) // the manager's consumers (hook, logger, subscribers); may be nil
 }
 
 // runOutput is one run's capture: the pipes' read ends and what reads them.
@@ -53,19 +52,17 @@ func (o *outputs) pipes(withFeed bool) (*runOutput, error) {
 // started closes the write ends the child now holds and starts reading.
 func (o *outputs) started(ro *runOutput, key string, pid int) {
 	_, _ = ro.outW.Close(), ro.errW.Close()
-	ro.capture = output.NewCapture(key, pid, func(l messages.OutputLine) {
+	ro.capture = output.NewCapture(key, pid, func(b *output.Batch) {
 		if o.sink != nil {
-			o.sink(l)
+			o.sink(b)
 		}
 	})
 	// The tail and a ready check see every line as it is read, whatever a
 	// slow consumer drops.
-	ro.capture.Observe(func(ls []messages.OutputLine) {
-		o.tail.AppendLines(ls)
+	ro.capture.Observe(func(b *output.Batch) {
+		o.tail.AppendBatch(b)
 		if ro.feed != nil {
-			for i := range ls {
-				ro.feed.send(ls[i].Text)
-			}
+			b.Each(func(l *output.Line) { ro.feed.send(l.Text) })
 		}
 	})
 	ro.capture.Add(output.Stdout, ro.outR)
@@ -113,17 +110,17 @@ type feed struct {
 	done bool
 }
 
-func (f *feed) send(s string) {
+func (f *feed) send(text []byte) {
 	if f == nil {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.done {
+	if f.done || len(f.ch) == cap(f.ch) { // a string only for a line that is sent
 		return
 	}
 	select {
-	case f.ch <- s:
+	case f.ch <- string(text):
 	default:
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/resman-dev/resman/internal/output"
 	"github.com/resman-dev/resman/internal/proc"
 	"github.com/resman-dev/resman/internal/ready"
 	"github.com/resman-dev/resman/messages"
@@ -32,12 +33,12 @@ const (
 
 // ProcessConfig is what a process child needs besides its cmd.
 type ProcessConfig struct {
-	Start   bool                      // StartProcess: the child starts cmd
-	Watch   *proc.ExitWatch           // RegisterProcess: the watch opened while validating
-	Cgroups *proc.CgroupRoot          // WithCgroup: a process the child starts goes in a cgroup of its own below it
-	Guard   *proc.Guard               // the host-death watcher; nil: none
-	Reaper  *proc.Subreaper           // WithSubreaper: reaps the orphans of the process's tree; nil: none
-	Output  func(messages.OutputLine) // Supervise: where its output lines go besides its tail; nil: nowhere
+	Start   bool                // StartProcess: the child starts cmd
+	Watch   *proc.ExitWatch     // RegisterProcess: the watch opened while validating
+	Cgroups *proc.CgroupRoot    // WithCgroup: a process the child starts goes in a cgroup of its own below it
+	Guard   *proc.Guard         // the host-death watcher; nil: none
+	Reaper  *proc.Subreaper     // WithSubreaper: reaps the orphans of the process's tree; nil: none
+	Output  func(*output.Batch) // Supervise: where its output lines go besides its tail, a read's per call; nil: nowhere
 }
 
 // process is the resource of a process child.

@@ -65,6 +65,9 @@ func contains(pids []*actor.PID, pid *actor.PID) bool {
 	return false
 }
 
+// wantsOutput reports whether a subscriber asked for output lines.
+func (b *bus) wantsOutput() bool { return b.nout.Load() > 0 }
+
 // sendOutput sends a line to the subscribers that asked for output. It runs
 // on a capture goroutine.
 func (b *bus) sendOutput(l messages.OutputLine) {

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/resman-dev/resman/actors"
+	"github.com/resman-dev/resman/internal/output"
 	"github.com/resman-dev/resman/internal/ready"
 	"github.com/resman-dev/resman/messages"
 )
@@ -188,28 +189,47 @@ func (s *supervisor) publishWith(e *entry, ev messages.Event) {
 // tails: the output hook, the logger (one record per line at Info, only
 // when it is enabled: the default logger is silent), and the subscribers
 // that asked for output. It runs on the capture goroutines, so a slow hook
-// only makes the capture drop the oldest lines of that process.
-func (s *supervisor) outputSink() func(messages.OutputLine) {
-	hook, logger, bus := s.cfg.OutputHook, s.cfg.Logger, s.rt.bus
+// only makes the capture drop the oldest lines of that process. A line
+// becomes a string only for those that take one (OutputBytes does not).
+func (s *supervisor) outputSink() func(*output.Batch) {
+	raw, hook, logger, bus := s.cfg.OutputBytes, s.cfg.OutputHook, s.cfg.Logger, s.rt.bus
 	logging := logger.Enabled(context.Background(), slog.LevelInfo)
-	return func(l messages.OutputLine) {
+	line := func(l *output.Line) {
+		ol := l.OutputLine()
 		if hook != nil {
-			s.callOutputHook(hook, l)
+			s.callOutputHook(hook, ol)
 		}
 		if logging {
-			logger.Info(l.Text, "key", l.Key, "pid", l.PID, "stream", l.Stream)
+			logger.Info(ol.Text, "key", ol.Key, "pid", ol.PID, "stream", ol.Stream)
 		}
-		bus.sendOutput(l)
+		bus.sendOutput(ol)
+	}
+	return func(b *output.Batch) {
+		if raw != nil {
+			s.callOutputBytes(raw, b)
+		}
+		if hook != nil || logging || bus.wantsOutput() {
+			b.Each(line)
+		}
 	}
 }
 
 func (s *supervisor) callOutputHook(hook func(messages.OutputLine), l messages.OutputLine) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.cfg.Logger.Error("resman: output hook panicked", "key", l.Key, "panic", fmt.Sprint(r))
-		}
-	}()
+	defer s.recoverOutput(l.Key)
 	hook(l)
+}
+
+func (s *supervisor) callOutputBytes(hook func(*output.Batch), b *output.Batch) {
+	defer s.recoverOutput(b.Key())
+	hook(b)
+}
+
+// recoverOutput logs an output hook's panic (deferred: the line is lost,
+// the capture goes on).
+func (s *supervisor) recoverOutput(key string) {
+	if r := recover(); r != nil {
+		s.cfg.Logger.Error("resman: output hook panicked", "key", key, "panic", fmt.Sprint(r))
+	}
 }
 
 // tail answers a Tail from the process's tail, which its capture

@@ -19,6 +19,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/resman-dev/resman/actors"
+	"github.com/resman-dev/resman/internal/output"
 	"github.com/resman-dev/resman/internal/proc"
 	"github.com/resman-dev/resman/messages"
 )
@@ -29,6 +30,7 @@ type Config struct {
 	Logger         *slog.Logger              // never nil after defaults
 	EventHook      func(messages.Event)      // called for every event, in order, off the supervisor's goroutine
 	OutputHook     func(messages.OutputLine) // called for every output line of supervised processes, in order per process
+	OutputBytes    func(*output.Batch)       // called like OutputHook, first, with a read's lines at once as bytes (no string per line)
 	Cgroup         *CgroupRoot               // if not nil, StartProcess puts each process in a cgroup of its own below it
 	Refuse         error                     // if not nil, every registration fails with it: a configuration error Props had no way to return
 	Subreaper      bool                      // the host is a child subreaper (BecomeSubreaper): the orphans of tracked trees are reaped
@@ -114,9 +116,9 @@ type supervisor struct {
 	free     freeChildren        // children whose registration has ended, for the next ones
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
-	toSelf   func(msg any)             // sends msg to the supervisor; safe from any goroutine
-	output   func(messages.OutputLine) // where supervised processes' output goes (outputSink); set in Started
-	guard    *proc.Guard               // kills the tracked process groups if the host dies; closed at Stopped
+	toSelf   func(msg any)       // sends msg to the supervisor; safe from any goroutine
+	output   func(*output.Batch) // where supervised processes' output goes (outputSink); set in Started
+	guard    *proc.Guard         // kills the tracked process groups if the host dies; closed at Stopped
 
 	reaper *proc.Subreaper // reaps the orphans of tracked trees (Config.Subreaper), else nil; closed at Stopped
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/internal/hooks"
+	"github.com/resman-dev/resman/internal/output"
 )
 
 // benchProcs is the size of the benchmarked Procfile.
@@ -191,7 +193,8 @@ func BenchmarkPrefixer(b *testing.B) {
 	})
 	b.Run("resman", func(b *testing.B) {
 		var out atomic.Pointer[printer] // this op's
-		m, err := resman.New(resman.WithOutputHook(func(l resman.OutputLine) { out.Load().Line(l.Key, l.At, l.Text) }))
+		// As the runner's printer does (newRunner).
+		m, err := resman.New(hooks.OutputBytes(func(b *output.Batch) { out.Load().Output(b) }).(resman.Option))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/resman-dev/resman/internal/output"
 )
 
 // colors are the ANSI colours of the process types' names, in turn.
@@ -84,7 +86,27 @@ func (p *printer) prefix(name string, idx int) string {
 func (p *printer) Line(name string, at time.Time, text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	put(p, name, at, text)
+	p.kick()
+}
+
+// Output prints a read's lines of a supervised process, under one lock
+// (the manager's output goroutine of the process calls it).
+func (p *printer) Output(b *output.Batch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b.Each(p.outputLine)
+	p.kick()
+}
+
+// outputLine is put for an output line; mu must be held.
+func (p *printer) outputLine(l *output.Line) { put(p, l.Key, l.At, l.Text) }
+
+// put adds one line of name's for the writer; mu must be held. text is a
+// string or bytes, so that an output line needs no string of its own.
+func put[T string | []byte](p *printer, name string, at time.Time, text T) {
 	for p.queued >= printerBacklog && !p.closed {
+		p.kick()
 		p.wake.Wait()
 	}
 	if p.closed {
@@ -114,7 +136,12 @@ func (p *printer) Line(name string, at time.Time, text string) {
 	c = append(c, text...)
 	p.queue[last] = append(c, '\n')
 	p.queued += need
-	if !p.writing {
+}
+
+// kick starts the writer if lines wait and it is not running; mu must be
+// held.
+func (p *printer) kick() {
+	if !p.writing && p.queued > 0 {
 		p.writing = true
 		go p.write() // owned by the printer: ends when nothing is pending; Close waits for it
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/internal/hooks"
 	"github.com/resman-dev/resman/web"
 )
 
@@ -54,7 +55,7 @@ func newRunner(cfg runConfig, out *printer) (*runner, error) {
 	opts := []resman.Option{
 		resman.WithDefaultTimeout(cfg.grace),
 		resman.WithSubreaper(),
-		resman.WithOutputHook(func(l resman.OutputLine) { out.Line(l.Key, l.At, l.Text) }),
+		hooks.OutputBytes(out.Output).(resman.Option), // WithOutputHook's lines, without a string each
 		resman.WithEventHook(r.event),
 	}
 	if cfg.cgroup != "" {

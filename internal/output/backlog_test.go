@@ -1,12 +1,29 @@
 package output
 
 import (
+	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/resman-dev/resman/messages"
 )
+
+// testBatch fills b (a new Batch if nil) with n lines of 10 bytes, numbered
+// on from first: each line's text is its number.
+func testBatch(b *Batch, first, n int) *Batch {
+	if b == nil {
+		b = &Batch{}
+	}
+	var buf []byte
+	var spans []span
+	for i := range n {
+		start := len(buf)
+		buf = fmt.Appendf(buf, "%010d", first+i)
+		spans = append(spans, span{start: start, end: len(buf)})
+	}
+	b.fill(Line{Key: "k"}, buf, spans)
+	return b
+}
 
 func TestBacklogBounds(t *testing.T) {
 	cases := []struct {
@@ -27,24 +44,24 @@ func TestBacklogBounds(t *testing.T) {
 			q := backlog{maxLines: tc.maxLines, maxBytes: tc.maxBytes}
 			next, evicted := 0, 0
 			for _, n := range tc.batches {
-				batch := q.reuse()
-				for range n {
-					batch = append(batch, numbered(next, 10))
-					next++
-				}
-				evicted += q.push(batch, 10*n)
+				evicted += q.push(testBatch(q.reuse(), next, n))
+				next += n
 			}
 			require.Equal(t, tc.wantEvicted, evicted)
 			require.Equal(t, next-evicted, q.len())
-			var got []messages.OutputLine
+			var got []int
 			for q.len() > 0 {
-				batch, front := q.take()
-				got = append(got, batch[front:]...)
-				q.recycle(batch)
+				b := q.take()
+				for i := range b.Len() {
+					n, err := strconv.Atoi(string(b.Line(i).Text))
+					require.NoError(t, err)
+					got = append(got, n)
+				}
+				q.recycle(b)
 			}
 			require.Len(t, got, next-evicted)
-			for i, l := range got {
-				require.Equal(t, tc.wantFirst+i, l.PID)
+			for i, n := range got {
+				require.Equal(t, tc.wantFirst+i, n)
 			}
 			require.Zero(t, q.bytes)
 		})
@@ -53,8 +70,8 @@ func TestBacklogBounds(t *testing.T) {
 
 func TestBacklogClear(t *testing.T) {
 	q := backlog{maxLines: 10, maxBytes: 1000}
-	q.push([]messages.OutputLine{numbered(0, 1), numbered(1, 1)}, 2)
-	q.push([]messages.OutputLine{numbered(2, 1)}, 1)
+	q.push(testBatch(nil, 0, 2))
+	q.push(testBatch(nil, 2, 1))
 	require.Equal(t, 3, q.clear())
 	require.Zero(t, q.len())
 	require.Zero(t, q.bytes)

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/resman-dev/resman/messages"
 )
 
 const (
@@ -57,7 +55,7 @@ func BenchmarkCaptureThroughput(b *testing.B) {
 	for range b.N {
 		catLines(b, path, func(pid int, stdout io.Reader) {
 			n := 0 // the consumer's goroutine's until Wait returns
-			c := NewCapture("bench", pid, func(messages.OutputLine) { n++ })
+			c := NewCapture("bench", pid, func(b *Batch) { b.Each(func(*Line) { n++ }) })
 			c.Add(Stdout, stdout)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

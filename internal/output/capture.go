@@ -5,8 +5,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-
-	"github.com/resman-dev/resman/messages"
 )
 
 // The streams a process writes, as OutputLine.Stream names them.
@@ -25,11 +23,11 @@ const (
 // in a bounded queue (16,384 lines or 4 MiB of text) that drops its oldest
 // lines when the consumer falls behind. The consumer's goroutine takes the
 // lines of one read at a time; those it has taken are no longer queued and
-// are not dropped. Its methods are safe for concurrent use.
+// are not dropped (unless Stop comes before they are handed over). Its methods are safe for concurrent use.
 type Capture struct {
-	proto   messages.OutputLine // Key and PID of every line
-	consume func(messages.OutputLine)
-	observe func([]messages.OutputLine) // Observe's; nil: none
+	proto   Line // Key and PID of every line
+	consume func(*Batch)
+	observe func(*Batch) // Observe's; nil: none
 
 	dropped   atomic.Int64
 	abandoned atomic.Bool // Stop was called; set with mu held
@@ -44,13 +42,15 @@ type Capture struct {
 }
 
 // NewCapture returns a Capture whose lines carry key and pid. consume gets
-// every line that is not dropped, one call at a time, in order of arrival
-// (so in order within each stream), on a goroutine owned by the Capture;
-// it should not block for long, since the queue drops lines meanwhile, and
-// must not wait for its own Capture. Nothing runs until [Capture.Add].
-func NewCapture(key string, pid int, consume func(messages.OutputLine)) *Capture {
+// every line that is not dropped, a read's lines per call (a [Batch]: its
+// lines are read with [Batch.Each]), one call at a time, in order of
+// arrival (so in order within each stream), on a goroutine owned by the
+// Capture; it should not block for long, since the queue drops lines
+// meanwhile, and must not wait for its own Capture. The batch is valid
+// only during the call. Nothing runs until [Capture.Add].
+func NewCapture(key string, pid int, consume func(*Batch)) *Capture {
 	c := &Capture{
-		proto:   messages.OutputLine{Key: key, PID: pid},
+		proto:   Line{Key: key, PID: pid},
 		consume: consume,
 		queue:   backlog{maxLines: queueLines, maxBytes: queueBytes},
 		idle:    make(chan struct{}),
@@ -66,8 +66,9 @@ func NewCapture(key string, pid int, consume func(messages.OutputLine)) *Capture
 // is queued for the consumer: fn sees every line, dropped ones included,
 // as soon as it is read, a read's lines per call (in order). fn must be
 // quick and safe for concurrent use (the streams' readers call it), and
-// must neither change nor keep the slice. Call it before the first Add.
-func (c *Capture) Observe(fn func([]messages.OutputLine)) { c.observe = fn }
+// must keep neither the batch nor its lines' texts. Call it before the
+// first Add.
+func (c *Capture) Observe(fn func(*Batch)) { c.observe = fn }
 
 // Add starts a goroutine, owned by the Capture, that reads r until EOF or a
 // read error and queues its lines with Stream set to stream (normally
@@ -122,8 +123,8 @@ func (c *Capture) Quiet() <-chan struct{} {
 // Stop abandons every line not yet delivered — queued ones, and any read
 // from now on — and counts them as dropped. The consumer is not called
 // again; a call in progress runs to its end (Stop does not wait for it),
-// and the lines its goroutine had in hand are counted as dropped when it
-// returns. The streams are still read to their end, so that the writer
+// but its [Batch.Each] hands over no line after the Stop: the lines left
+// are counted as dropped. The streams are still read to their end, so that the writer
 // never blocks. Stop never blocks and may be called more than once.
 func (c *Capture) Stop() {
 	c.mu.Lock()
@@ -141,23 +142,19 @@ func (c *Capture) Stop() {
 func (c *Capture) Dropped() int { return int(c.dropped.Load()) }
 
 // push queues a reader's batch, evicting the oldest lines to make room, and
-// returns an empty batch for the reader to fill next.
-func (c *Capture) push(batch []messages.OutputLine) []messages.OutputLine {
+// returns an empty batch for the reader to fill next (nil: a new one).
+func (c *Capture) push(b *Batch) *Batch {
 	if c.observe != nil {
-		c.observe(batch)
-	}
-	bytes := 0
-	for i := range batch {
-		bytes += len(batch[i].Text)
+		c.observe(b)
 	}
 	c.mu.Lock()
 	if c.abandoned.Load() {
 		c.mu.Unlock()
-		c.dropped.Add(int64(len(batch)))
-		clear(batch)
-		return batch[:0]
+		c.dropped.Add(int64(b.Len()))
+		b.reset()
+		return b
 	}
-	if evicted := c.queue.push(batch, bytes); evicted > 0 {
+	if evicted := c.queue.push(b); evicted > 0 {
 		c.dropped.Add(int64(evicted))
 	}
 	if !c.running {
@@ -169,9 +166,6 @@ func (c *Capture) push(batch []messages.OutputLine) []messages.OutputLine {
 	next := c.queue.reuse()
 	c.mu.Unlock()
 	c.wake.Signal()
-	if next == nil {
-		next = make([]messages.OutputLine, 0, cap(batch))
-	}
 	return next
 }
 
@@ -179,12 +173,11 @@ func (c *Capture) push(batch []messages.OutputLine) []messages.OutputLine {
 // at a time, so that readers never wait on the consumer: the lock is held
 // only to pass a batch.
 func (c *Capture) deliver() {
-	var batch []messages.OutputLine // the batch in hand, given back at the next lock
-	var front int                   // its first line not dropped before it was taken
+	var b *Batch // the batch in hand, given back at the next lock
 	for {
 		c.mu.Lock()
-		if batch != nil {
-			c.queue.recycle(batch)
+		if b != nil {
+			c.queue.recycle(b)
 		}
 		for c.queue.len() == 0 && c.readers > 0 && !c.abandoned.Load() {
 			c.wake.Wait()
@@ -195,15 +188,15 @@ func (c *Capture) deliver() {
 			c.mu.Unlock()
 			return
 		}
-		batch, front = c.queue.take()
+		b = c.queue.take()
 		c.mu.Unlock()
-		for i := front; i < len(batch); i++ {
-			if c.abandoned.Load() {
-				c.dropped.Add(int64(len(batch) - i))
-				break
-			}
-			c.consume(batch[i])
+		if c.abandoned.Load() {
+			c.dropped.Add(int64(b.Len()))
+			continue
 		}
+		b.c = c // b.Each stops at a Stop from now on
+		c.consume(b)
+		b.c = nil
 	}
 }
 

@@ -25,9 +25,9 @@ type collector struct {
 	lines []messages.OutputLine
 }
 
-func (c *collector) consume(l messages.OutputLine) {
+func (c *collector) consume(l *Line) {
 	c.mu.Lock()
-	c.lines = append(c.lines, l)
+	c.lines = append(c.lines, l.OutputLine())
 	c.mu.Unlock()
 }
 
@@ -36,6 +36,9 @@ func (c *collector) got() []messages.OutputLine {
 	defer c.mu.Unlock()
 	return append([]messages.OutputLine(nil), c.lines...)
 }
+
+// each is a consumer that hands fn each line of a batch.
+func each(fn func(*Line)) func(*Batch) { return func(b *Batch) { b.Each(fn) } }
 
 func texts(lines []messages.OutputLine, stream string) []string {
 	var out []string
@@ -60,7 +63,7 @@ func TestCaptureProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	var col collector
-	c := NewCapture("web", cmd.Process.Pid, col.consume)
+	c := NewCapture("web", cmd.Process.Pid, each(col.consume))
 	c.Add(Stdout, out)
 	wait(t, c) // before cmd.Wait, which closes the pipe
 	require.NoError(t, cmd.Wait())
@@ -84,7 +87,7 @@ func TestCaptureBothStreams(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	var col collector
-	c := NewCapture("both", cmd.Process.Pid, col.consume)
+	c := NewCapture("both", cmd.Process.Pid, each(col.consume))
 	c.Add(Stdout, stdout)
 	c.Add(Stderr, stderr)
 	wait(t, c)
@@ -103,7 +106,7 @@ func TestCaptureOrderAcrossStreams(t *testing.T) {
 	errR, errW, err := os.Pipe()
 	require.NoError(t, err)
 	seen := make(chan messages.OutputLine, 10)
-	c := NewCapture("k", 1, func(l messages.OutputLine) { seen <- l })
+	c := NewCapture("k", 1, each(func(l *Line) { seen <- l.OutputLine() }))
 	c.Add(Stdout, outR)
 	c.Add(Stderr, errR)
 
@@ -140,17 +143,17 @@ func TestCaptureDropsOldest(t *testing.T) {
 	gate := make(chan struct{})
 	blocked := make(chan struct{})
 	var delivered []int // only the consumer's goroutine touches it until Wait returns
-	c := NewCapture("k", 1, func(l messages.OutputLine) {
+	c := NewCapture("k", 1, each(func(l *Line) {
 		if len(delivered) == 0 {
 			close(blocked)
 			<-gate
 		}
-		n, err := strconv.Atoi(l.Text)
+		n, err := strconv.Atoi(string(l.Text))
 		if err != nil {
 			panic(err)
 		}
 		delivered = append(delivered, n)
-	})
+	}))
 	eof := make(chan struct{})
 	c.Add(Stdout, endSignal{r, eof})
 
@@ -215,11 +218,11 @@ func TestCaptureStopWithStuckConsumer(t *testing.T) {
 	stuck := make(chan struct{})
 	release := make(chan struct{})
 	var calls int // the consumer's goroutine only
-	c := NewCapture("k", 1, func(messages.OutputLine) {
+	c := NewCapture("k", 1, each(func(*Line) {
 		calls++
 		close(stuck)
 		<-release
-	})
+	}))
 	c.Add(Stdout, r)
 	_, err = w.WriteString("first\nsecond\nthird\n")
 	require.NoError(t, err)
@@ -276,7 +279,7 @@ func TestCaptureCloseReaderAndAddAgain(t *testing.T) {
 	require.NoError(t, err)
 	defer w.Close()
 	var col collector
-	c := NewCapture("k", 1, col.consume)
+	c := NewCapture("k", 1, each(col.consume))
 	c.Add(Stdout, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -301,20 +304,20 @@ func TestCaptureObserveAndQuiet(t *testing.T) {
 	// stuck call returned, and then Dropped counts every other line.
 	gate, entered := make(chan struct{}), make(chan struct{}, 1)
 	var delivered int
-	c := NewCapture("k", 1, func(messages.OutputLine) {
+	c := NewCapture("k", 1, each(func(*Line) {
 		select {
 		case entered <- struct{}{}:
 		default:
 		}
 		<-gate
 		delivered++
-	})
+	}))
 	var mu sync.Mutex
 	var observed []string
-	c.Observe(func(ls []messages.OutputLine) {
+	c.Observe(func(b *Batch) {
 		mu.Lock()
-		for _, l := range ls {
-			observed = append(observed, l.Text)
+		for i := range b.Len() {
+			observed = append(observed, string(b.Line(i).Text))
 		}
 		mu.Unlock()
 	})

@@ -7,14 +7,13 @@ import (
 	"strings"
 
 	"github.com/resman-dev/resman/internal/output"
-	"github.com/resman-dev/resman/messages"
 )
 
 // A Capture per run of a process, feeding a Tail that outlives the runs.
 func Example() {
 	var tail output.Tail
 	for run := range 2 {
-		c := output.NewCapture("web", 100+run, tail.Append)
+		c := output.NewCapture("web", 100+run, tail.AppendBatch)
 		c.Add(output.Stdout, strings.NewReader(fmt.Sprintf("run %d\r\nready\n", run)))
 		c.Add(output.Stderr, strings.NewReader("no newline at the end"))
 		if err := c.Wait(context.Background()); err != nil {
@@ -41,8 +40,8 @@ func ExampleCapture_Wait() {
 	if err := cmd.Start(); err != nil {
 		panic(err)
 	}
-	c := output.NewCapture("printf", cmd.Process.Pid, func(l messages.OutputLine) {
-		fmt.Printf("%q\n", l.Text)
+	c := output.NewCapture("printf", cmd.Process.Pid, func(b *output.Batch) {
+		b.Each(func(l *output.Line) { fmt.Printf("%q\n", l.Text) })
 	})
 	c.Add(output.Stdout, stdout)
 	if err := c.Wait(context.Background()); err != nil {

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/resman-dev/resman/messages"
 )
 
 // piece is what a test expects of one OutputLine.
@@ -59,18 +57,21 @@ func TestReadLines(t *testing.T) {
 	for _, tc := range cases {
 		for _, rd := range readers {
 			t.Run(tc.name+"/"+rd.name, func(t *testing.T) {
-				proto := messages.OutputLine{Key: "k", PID: 7, Stream: Stderr}
+				proto := Line{Key: "k", PID: 7, Stream: Stderr}
 				before := time.Now()
 				var got []piece
-				readLines(rd.wrap(strings.NewReader(tc.in)), proto, func(batch []messages.OutputLine) []messages.OutputLine {
-					for _, l := range batch {
+				readLines(rd.wrap(strings.NewReader(tc.in)), proto, func(b *Batch) *Batch {
+					for i := range b.Len() {
+						l := b.Line(i)
 						require.Equal(t, "k", l.Key)
 						require.Equal(t, 7, l.PID)
 						require.Equal(t, Stderr, l.Stream)
 						require.False(t, l.At.Before(before))
-						got = append(got, piece{l.Text, l.Truncated})
+						got = append(got, piece{string(l.Text), l.Truncated})
 					}
-					return batch[:0]
+					require.Equal(t, len(b.text), b.size(0))
+					b.reset()
+					return b
 				})
 				require.Equal(t, tc.want, got)
 			})

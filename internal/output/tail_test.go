@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -31,7 +32,7 @@ func TestTailBounds(t *testing.T) {
 			var tail Tail
 			require.Empty(t, tail.Last(10))
 			for i := range tc.count {
-				tail.Append(numbered(i, tc.length))
+				tail.Append(line(numbered(i, tc.length)))
 			}
 			all := tail.Last(tailLines + 1)
 			require.Len(t, all, tc.wantKept)
@@ -57,7 +58,7 @@ func TestTailMixedLengths(t *testing.T) {
 			length = 64 << 10
 		}
 		l := numbered(i, length)
-		tail.Append(l)
+		tail.Append(line(l))
 		all = append(all, l)
 
 		kept, bytes := 0, 0
@@ -73,7 +74,7 @@ func TestTailMixedLengths(t *testing.T) {
 
 func TestTailLastIsACopy(t *testing.T) {
 	var tail Tail
-	tail.Append(messages.OutputLine{Text: "a"})
+	tail.Append(&Line{Text: []byte("a")})
 	got := tail.Last(1)
 	got[0].Text = "changed"
 	require.Equal(t, "a", tail.Last(1)[0].Text)
@@ -86,7 +87,7 @@ func TestTailConcurrent(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range 5000 {
-			tail.Append(numbered(i, 8))
+			tail.Append(line(numbered(i, 8)))
 		}
 	}()
 	for {
@@ -103,6 +104,11 @@ func TestTailConcurrent(t *testing.T) {
 	}
 }
 
+// line is l as a Capture hands it over.
+func line(l messages.OutputLine) *Line {
+	return &Line{Key: l.Key, PID: l.PID, Stream: l.Stream, Text: []byte(l.Text), At: l.At, Truncated: l.Truncated}
+}
+
 // numbered is line i of a test: its PID and the start of its Text say i.
 func numbered(i, length int) messages.OutputLine {
 	text := strconv.Itoa(i)
@@ -112,4 +118,77 @@ func numbered(i, length int) messages.OutputLine {
 		text = ""
 	}
 	return messages.OutputLine{Key: "k", PID: i, Stream: Stdout, Text: text}
+}
+
+// Against the same model, lines added a read at a time: a read's lines
+// share their key, PID, stream and time, and a big line may push out
+// every older line, the read's own first lines included.
+func TestTailBatches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tail Tail
+	var all []messages.OutputLine
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	dots := strings.Repeat(".", 64<<10)
+	proto := Line{Key: "k", PID: 1, Stream: Stdout}
+	byBytes := 0 // reads after which the byte bound held fewer than 1,000 lines
+	for read := range 800 {
+		proto.At = at
+		switch rng.IntN(4) { // one of the three changes, or none
+		case 0:
+			at = at.Add(time.Millisecond)
+		case 1:
+			proto.PID++
+		case 2:
+			proto.Stream = map[string]string{Stdout: Stderr, Stderr: Stdout}[proto.Stream]
+		}
+		var buf []byte
+		var spans []span
+		for range rng.IntN(400) {
+			length := rng.IntN(100)
+			if rng.IntN(40) == 0 {
+				length = 64 << 10
+			}
+			start := len(buf)
+			num := strconv.Itoa(len(all))
+			buf = append(buf, num...)
+			buf = append(buf, dots[:max(length-len(num), 0)]...)
+			spans = append(spans, span{start: start, end: len(buf), truncated: length%2 == 1})
+			l := proto.OutputLine()
+			l.Text, l.Truncated = string(buf[start:]), length%2 == 1
+			all = append(all, l)
+		}
+		var b Batch
+		b.fill(proto, buf, spans)
+		tail.AppendBatch(&b)
+
+		kept, bytes := 0, 0
+		for kept < len(all) && kept < tailLines && bytes+len(all[len(all)-1-kept].Text) <= tailBytes {
+			bytes += len(all[len(all)-1-kept].Text)
+			kept++
+		}
+		if kept < min(len(all), tailLines) {
+			byBytes++
+		}
+		if read%10 == 0 || read > 790 {
+			require.Equal(t, all[len(all)-kept:], tail.Last(tailLines), "after read %d", read)
+		}
+		if kept > 0 {
+			require.Equal(t, all[len(all)-1:], tail.Last(1))
+		}
+	}
+	require.Greater(t, byBytes, 100, "the byte bound was reached often")
+}
+
+// A line as big as the Tail pushes out every other, those of its own read
+// too (only Append takes one: a Capture's lines are 64 KiB at most).
+func TestTailWholeLine(t *testing.T) {
+	var tail Tail
+	at := time.Now()
+	tail.Append(&Line{Key: "k", PID: 1, Stream: Stdout, At: at, Text: []byte("a")})
+	tail.Append(&Line{Key: "k", PID: 1, Stream: Stdout, At: at, Text: make([]byte, tailBytes+10)})
+	tail.Append(&Line{Key: "k", PID: 1, Stream: Stdout, At: at, Text: []byte("b")})
+	got := tail.Last(10)
+	require.Len(t, got, 1)
+	require.Equal(t, "b", got[0].Text)
+	require.Equal(t, 1, got[0].PID)
 }
