@@ -1,5 +1,8 @@
 // Package output turns what a supervised process writes on stdout and stderr
-// into [messages.OutputLine] values, without ever slowing the process down.
+// into lines, without ever slowing the process down. A line travels as
+// bytes ([Line], a read's lines together in a [Batch]: one buffer, each line
+// an offset into it); [Line.OutputLine] makes the [messages.OutputLine],
+// with a string of its own, that the public API hands out.
 //
 // # Lines
 //
@@ -15,7 +18,8 @@
 //
 // A [Capture] owns one run of a process: [Capture.Add] starts a goroutine
 // per stream that reads as fast as the pipe delivers, and one goroutine of
-// the Capture hands the lines to the consumer, in order. Between them is a
+// the Capture hands the lines to the consumer, in order, a read's lines per
+// call. Between them is a
 // bounded queue (16,384 lines or 4 MiB of text, whichever is reached first)
 // that drops its oldest lines when the consumer falls behind; [Capture.Dropped]
 // counts them. [Capture.Wait] waits until every stream has ended and every
@@ -32,6 +36,7 @@
 // # Tail
 //
 // A [Tail] keeps a process's last lines across its runs (1,000 lines or 1 MiB
-// of text, whichever is reached first); a consumer feeds it with
-// [Tail.Append] and [Tail.Last] reads it.
+// of text, whichever is reached first); an observer feeds it with
+// [Tail.AppendBatch] (or [Tail.Append]) and [Tail.Last] reads it, as
+// [messages.OutputLine] values.
 package output
