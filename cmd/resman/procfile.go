@@ -33,31 +33,26 @@ var procName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 func parseProcfile(file string, r io.Reader) ([]procType, error) {
 	var types []procType
 	seen := map[string]int{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "\r"))
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	err := eachLine(file, r, func(n int, line string) error {
 		name, cmd, ok := strings.Cut(line, ":")
 		name, cmd = strings.TrimSpace(name), strings.TrimSpace(cmd)
 		switch {
 		case !ok:
-			return nil, &lineError{file, n, fmt.Sprintf("want \"name: command\", got %q", line)}
+			return &lineError{file, n, fmt.Sprintf("want \"name: command\", got %q", line)}
 		case !procName.MatchString(name):
-			return nil, &lineError{file, n, fmt.Sprintf("bad process type name %q (letters, digits, '_' and '-' only)", name)}
+			return &lineError{file, n, fmt.Sprintf("bad process type name %q (letters, digits, '_' and '-' only)", name)}
 		case cmd == "":
-			return nil, &lineError{file, n, fmt.Sprintf("process type %q has no command", name)}
+			return &lineError{file, n, fmt.Sprintf("process type %q has no command", name)}
 		}
 		if first, dup := seen[name]; dup {
-			return nil, &lineError{file, n, fmt.Sprintf("process type %q is already on line %d", name, first)}
+			return &lineError{file, n, fmt.Sprintf("process type %q is already on line %d", name, first)}
 		}
 		seen[name] = n
 		types = append(types, procType{Name: name, Command: cmd, Line: n})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(types) == 0 {
 		return nil, fmt.Errorf("%s: no process types (want \"name: command\" lines)", file)
@@ -74,6 +69,30 @@ var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 // as it is, an unquoted one ends before " #". It returns KEY=VALUE entries.
 func parseEnv(file string, r io.Reader) ([]string, error) {
 	var env []string
+	err := eachLine(file, r, func(n int, line string) error {
+		line = strings.TrimPrefix(line, "export ")
+		key, val, ok := strings.Cut(line, "=")
+		key = strings.TrimSpace(key)
+		if !ok || !envKey.MatchString(key) {
+			return &lineError{file, n, fmt.Sprintf("want KEY=VALUE, got %q", line)}
+		}
+		v, err := envValue(strings.TrimSpace(val))
+		if err != nil {
+			return &lineError{file, n, fmt.Sprintf("%s: %v", key, err)}
+		}
+		env = append(env, key+"="+v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// eachLine calls fn with the number and the trimmed text of each line of r
+// that is neither blank nor a '#' comment (a '\r' before the '\n' goes),
+// until fn fails; file names r in a read error.
+func eachLine(file string, r io.Reader, fn func(n int, line string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
@@ -81,22 +100,14 @@ func parseEnv(file string, r io.Reader) ([]string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		line = strings.TrimPrefix(line, "export ")
-		key, val, ok := strings.Cut(line, "=")
-		key = strings.TrimSpace(key)
-		if !ok || !envKey.MatchString(key) {
-			return nil, &lineError{file, n, fmt.Sprintf("want KEY=VALUE, got %q", line)}
+		if err := fn(n, line); err != nil {
+			return err
 		}
-		v, err := envValue(strings.TrimSpace(val))
-		if err != nil {
-			return nil, &lineError{file, n, fmt.Sprintf("%s: %v", key, err)}
-		}
-		env = append(env, key+"="+v)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
-	return env, nil
+	return nil
 }
 
 func envValue(v string) (string, error) {
