@@ -121,6 +121,19 @@ func (d *drain) close() {
 	<-d.done
 }
 
+// startCat starts `cat path` and returns it with its stdout.
+func startCat(b *testing.B, path string) (*exec.Cmd, io.Reader) {
+	cmd := exec.Command("cat", path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return cmd, stdout
+}
+
 // linesFile writes prefixerLines lines of prefixerLineLen bytes.
 func linesFile(b *testing.B) string {
 	path := filepath.Join(b.TempDir(), "lines")
@@ -146,14 +159,7 @@ func BenchmarkPrefixer(b *testing.B) {
 		b.SetBytes(prefixerLines * prefixerLineLen)
 		for range b.N {
 			d := newDrain(b)
-			cmd := exec.Command("cat", path)
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
+			cmd, stdout := startCat(b, path)
 			if _, err := io.Copy(d.w, stdout); err != nil {
 				b.Fatal(err)
 			}
@@ -168,14 +174,7 @@ func BenchmarkPrefixer(b *testing.B) {
 		b.SetBytes(prefixerLines * prefixerLineLen)
 		for range b.N {
 			d := newDrain(b)
-			cmd := exec.Command("cat", path)
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
+			cmd, stdout := startCat(b, path)
 			sc := bufio.NewScanner(stdout)
 			var line []byte
 			for sc.Scan() {
