@@ -53,7 +53,7 @@ func TestBacklogBounds(t *testing.T) {
 			for q.len() > 0 {
 				b := q.take()
 				for i := range b.Len() {
-					n, err := strconv.Atoi(string(b.Line(i).Text))
+					n, err := strconv.Atoi(string(lineAt(b, i).Text))
 					require.NoError(t, err)
 					got = append(got, n)
 				}

@@ -318,7 +318,7 @@ func TestCaptureObserveAndQuiet(t *testing.T) {
 	c.Observe(func(b *Batch) {
 		mu.Lock()
 		for i := range b.Len() {
-			observed = append(observed, string(b.Line(i).Text))
+			observed = append(observed, string(lineAt(b, i).Text))
 		}
 		mu.Unlock()
 	})

@@ -60,13 +60,6 @@ func (b *Batch) Key() string { return b.proto.Key }
 // Len is the number of lines in b.
 func (b *Batch) Len() int { return len(b.ends) - b.first }
 
-// Line returns line i of b; its Text is valid only as long as b.
-func (b *Batch) Line(i int) Line {
-	l := b.proto
-	l.Text, l.Truncated = b.line(b.first + i)
-	return l
-}
-
 // Each calls fn with each line of b, in order. While b is delivered to a
 // consumer, it stops at a line that comes after [Capture.Stop]: the lines
 // left then count as dropped (once, if Each is called again). fn's line is

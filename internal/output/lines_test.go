@@ -11,6 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// lineAt returns line i of b (counted from its first line not dropped).
+func lineAt(b *Batch, i int) Line {
+	l := b.proto
+	l.Text, l.Truncated = b.line(b.first + i)
+	return l
+}
+
 // piece is what a test expects of one OutputLine.
 type piece struct {
 	text      string
@@ -62,7 +69,7 @@ func TestReadLines(t *testing.T) {
 				var got []piece
 				readLines(rd.wrap(strings.NewReader(tc.in)), proto, func(b *Batch) *Batch {
 					for i := range b.Len() {
-						l := b.Line(i)
+						l := lineAt(b, i)
 						require.Equal(t, "k", l.Key)
 						require.Equal(t, 7, l.PID)
 						require.Equal(t, Stderr, l.Stream)
