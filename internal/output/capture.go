@@ -23,7 +23,8 @@ const (
 // in a bounded queue (16,384 lines or 4 MiB of text) that drops its oldest
 // lines when the consumer falls behind. The consumer's goroutine takes the
 // lines of one read at a time; those it has taken are no longer queued and
-// are not dropped (unless Stop comes before they are handed over). Its methods are safe for concurrent use.
+// are not dropped (unless Stop comes before they are handed over). Its
+// methods are safe for concurrent use.
 type Capture struct {
 	proto   Line // Key and PID of every line
 	consume func(*Batch)
@@ -124,8 +125,9 @@ func (c *Capture) Quiet() <-chan struct{} {
 // from now on — and counts them as dropped. The consumer is not called
 // again; a call in progress runs to its end (Stop does not wait for it),
 // but its [Batch.Each] hands over no line after the Stop: the lines left
-// are counted as dropped. The streams are still read to their end, so that the writer
-// never blocks. Stop never blocks and may be called more than once.
+// are counted as dropped. The streams are still read to their end, so
+// that the writer never blocks. Stop never blocks and may be called more
+// than once.
 func (c *Capture) Stop() {
 	c.mu.Lock()
 	c.abandoned.Store(true)
