@@ -249,6 +249,15 @@ func TestRestartProcess(t *testing.T) {
 	require.NotEqual(t, first, ps.PID)
 	require.Equal(t, 1, ps.Restarts)
 
+	// Once RestartProcess has returned, Status shows the new run, every time.
+	for i := 2; i <= 30; i++ {
+		require.NoError(t, m.RestartProcess(ctx, "p"))
+		now, _ := processStatus(t, m, "p")
+		require.NotEqual(t, ps.PID, now.PID, "restart %d", i)
+		require.Equal(t, i, now.Restarts)
+		ps = now
+	}
+
 	require.NoError(t, m.StartProcess(ctx, "plain", sh("exec sleep 300")))
 	require.ErrorIs(t, m.RestartProcess(ctx, "plain"), resman.ErrInvalid)
 	require.ErrorIs(t, m.RestartProcess(ctx, "nobody"), resman.ErrNotRegistered)

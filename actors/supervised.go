@@ -107,6 +107,10 @@ func (s *supervised) start(r *Reg, closing bool) {
 		s.ended = true
 		r.reportStart(&Started{H: r.H, Err: err})
 		r.abandon()
+		return
+	}
+	if r.lc.Ready == nil {
+		s.up(r)
 	}
 }
 
@@ -132,6 +136,8 @@ func (s *supervised) command() *exec.Cmd {
 }
 
 // startRun starts a run and, with a ready check, checks it in a goroutine.
+// Without one the caller marks the run up (up) once it has reported it, so
+// the supervisor learns of a new run before a RestartProcess is answered.
 func (s *supervised) startRun(r *Reg) error {
 	cmd := s.command()
 	ro, err := s.out.pipes(r.lc.Ready != nil && r.lc.Ready.Output != "")
@@ -153,7 +159,6 @@ func (s *supervised) startRun(r *Reg) error {
 	}
 	s.run, s.began = p, time.Now()
 	if r.lc.Ready == nil {
-		s.up(r)
 		return nil
 	}
 	if s.phase != phaseFirst {
@@ -226,6 +231,9 @@ func (s *supervised) next(r *Reg) {
 		return
 	}
 	r.c.report(&Restarted{H: r.H, PID: s.run.cmd.Process.Pid, Restarts: s.rs.restarts, Starting: s.phase == phaseStarting})
+	if r.lc.Ready == nil {
+		s.up(r) // after Restarted: a RestartProcess answered sees the new run in Status
+	}
 }
 
 func (s *supervised) runEnded(r *Reg, msg *runEnded) {
