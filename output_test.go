@@ -198,10 +198,18 @@ func TestOutputHookHasEveryLineWhenWaitProcessReturns(t *testing.T) {
 
 func TestOutputHookHasTheLastLinesWhenStopProcessReturns(t *testing.T) {
 	// The lines a process writes as it stops reach the hook before the
-	// stop returns.
+	// stop returns. Only stdout is kept: the shell may report its sleep's
+	// SIGTERM ("Terminated") on stderr, whose lines keep no order with
+	// stdout's.
 	var mu sync.Mutex
 	var seen []string
-	m := newManager(t, resman.WithOutputHook(func(l resman.OutputLine) { mu.Lock(); seen = append(seen, l.Text); mu.Unlock() }))
+	m := newManager(t, resman.WithOutputHook(func(l resman.OutputLine) {
+		if l.Stream == "stdout" {
+			mu.Lock()
+			seen = append(seen, l.Text)
+			mu.Unlock()
+		}
+	}))
 	ctx := ctxT(t)
 	require.NoError(t, m.Supervise(ctx, "p", spec(`trap 'seq 1 300; echo bye; exit 0' TERM; echo up; while :; do sleep 0.01; done`),
 		resman.WithReady(resman.ReadyCheck{Output: "^up$"})))
