@@ -258,10 +258,9 @@ func (s *supervised) runEnded(r *Reg, msg *runEnded) {
 		r.abandon()
 		return
 	}
-	if len(s.restarts) > 0 {
-		s.answerRestarts(r, fmt.Errorf("the new run exited (code %d) before its ready check passed", msg.ex.ExitCode))
-	}
 	s.decide(r, lasted, msg.ex.ExitCode == 0, msg.ex)
+	// After the exit is reported: a RestartProcess answered sees it in Status.
+	s.answerRestarts(r, fmt.Errorf("the new run exited (code %d) before its ready check passed", msg.ex.ExitCode))
 }
 
 // decide reports the end of a run that ended on its own (or could not
