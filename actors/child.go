@@ -251,6 +251,8 @@ func (c *child) Receive(ctx actor.Context) {
 		c.mailbox, _ = c.system.ProcessRegistry.Get(c.self)
 	case adopt:
 		c.adopt()
+	case *leaderExited:
+		msg.handle()
 	case *End:
 		if r := c.adopt(); r != nil && (msg.H == nil || msg.H == r.H) {
 			c.requestEnd(r, msg)

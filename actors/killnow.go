@@ -20,28 +20,14 @@ type killer interface {
 	killNow()
 }
 
-// killNow brings every deadline of the process's end forward to now.
+// killNow brings every deadline of the process's end forward to now; the
+// child's Receive calls it.
 func (p *process) killNow() {
 	p.hurry(time.Now())
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.now == nil {
-		p.now = make(chan struct{})
-	}
 	if !p.killed {
 		p.killed = true
 		close(p.now)
 	}
-}
-
-// hurried is closed once KillNow came.
-func (p *process) hurried() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.now == nil {
-		p.now = make(chan struct{})
-	}
-	return p.now
 }
 
 // waitGrace waits after the first signal of a stop until the leader has
@@ -55,7 +41,7 @@ func (p *process) waitGrace(sig syscall.Signal, grace time.Duration) {
 	select {
 	case <-p.watch.Exited():
 	case <-t.C:
-	case <-p.hurried():
+	case <-p.now:
 	}
 }
 

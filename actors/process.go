@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,9 +18,11 @@ import (
 // its group (or cgroup) to be gone. Past it the stop reports ErrTimeout.
 const KillWait = 5 * time.Second
 
-// owner says which goroutine has taken charge of the process's end. Only
-// the owner signals and reaps, and the leader is reaped last: while signals
-// fly its PID and group id stay reserved, so none can reach a stranger.
+// owner says which path has taken charge of the process's end. Only the
+// owner signals and reaps, and the leader is reaped last: while signals fly
+// its PID and group id stay reserved, so none can reach a stranger. The
+// child's Receive decides (claim): the exit watch reports the exit to the
+// child (leaderExited) instead of acting on it, so no lock is needed.
 type owner int
 
 const (
@@ -52,14 +53,16 @@ type process struct {
 	lc     messages.Lifecycle // the registration's stop signal and grace period
 	scope  scope              // what a stop reaches besides it: chosen once it has started
 
-	mu     sync.Mutex    // guards owner, cutAt, now and killed
-	owner  owner         // who ends it; set once
-	cutAt  time.Time     // a stop's deadline, when one comes while the exit path clears the group
-	now    chan struct{} // closed by KillNow (killnow.go); made when first needed
-	killed bool          // now is closed
-	reaped chan struct{} // closed when the owner is done with it (reaped, or handed back)
-	after  func()        // called once it is reaped or handed back; nil: nothing
-	onRun  func(pid int) // called once it started, before its exit is watched; nil: nothing
+	// Owned by the child's Receive:
+	owner  owner     // who ends it; set once
+	cutAt  time.Time // the soonest deadline a stop or KillNow asked of the exit path
+	killed bool      // now is closed
+
+	cut    chan time.Time // cutAt, for the owner's deadline (until); the child is the one sender
+	now    chan struct{}  // closed by KillNow (killnow.go)
+	reaped chan struct{}  // closed when the owner is done with it (reaped, or handed back)
+	after  func()         // called once it is reaped or handed back; nil: nothing
+	onRun  func(pid int)  // called once it started, before its exit is watched; nil: nothing
 }
 
 // done closes reaped and runs after: the process is reaped or handed back.
@@ -73,7 +76,7 @@ func (p *process) done() {
 // ProcessReg returns the registration of cmd.
 func ProcessReg(key string, cmd *exec.Cmd, cfg ProcessConfig) *Reg {
 	return newReg(messages.KindProcess, key, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
-		reaper: cfg.Reaper, reaped: make(chan struct{})})
+		reaper: cfg.Reaper, cut: make(chan time.Time, 1), now: make(chan struct{}), reaped: make(chan struct{})})
 }
 
 // eager: a process's exit is watched from the moment it is registered.
@@ -128,7 +131,7 @@ func (p *process) start(r *Reg, closing bool) {
 		return
 	}
 	p.lc = r.lc
-	if err := p.begin(r.H, r.opts(), r.c.report); err != nil {
+	if err := p.begin(r.H, r.opts(), r.c.tell, r.c.report); err != nil {
 		r.reportStart(&Started{H: r.H, Err: err})
 		r.abandon()
 		return
@@ -165,9 +168,10 @@ func (p *process) checkReady(r *Reg) {
 	r.reportStart(&Started{H: r.H, PID: p.cmd.Process.Pid, Ready: true})
 }
 
-// begin starts cmd (when it is to be launched) and watches it: its exit is
-// reported with notify, from the watch goroutine, once it is reaped.
-func (p *process) begin(h *Handle, o *Options, notify func(msg any)) error {
+// begin starts cmd (when it is to be launched) and watches it: the watch
+// tells the child (tell) that the leader exited, and if the exit path takes
+// charge, the exit is reported with notify once the process is reaped.
+func (p *process) begin(h *Handle, o *Options, tell, notify func(msg any)) error {
 	var (
 		st proc.Stamp
 		cg *proc.Cgroup
@@ -199,29 +203,43 @@ func (p *process) begin(h *Handle, o *Options, notify func(msg any)) error {
 	if p.onRun != nil {
 		p.onRun(pid)
 	}
-	p.watch.Start(func() { p.exited(h, o, notify) })
+	p.watch.Start(func() { tell(&leaderExited{p: p, h: h, o: o, notify: notify}) })
 	return nil
 }
 
-// take makes o the owner if nobody is; it reports who owns the process.
-func (p *process) take(o owner) owner {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.owner == ownerNone {
-		p.owner = o
-	}
-	return p.owner
+// leaderExited tells the child that a process's leader exited (it is not
+// reaped yet). Unless a stop or an unregister has taken charge, the exit
+// path does (exited).
+type leaderExited struct {
+	p      *process
+	h      *Handle
+	o      *Options
+	notify func(msg any)
 }
 
-// exited runs on the watch goroutine once the process has exited on its
-// own. What is left of its group (or cgroup) is stopped too, as systemd's
+// claim makes o the owner of the process's end if nobody is, and reports
+// whether it did. Only the child's Receive calls it.
+func (p *process) claim(o owner) bool {
+	if p.owner != ownerNone {
+		return false
+	}
+	p.owner = o
+	return true
+}
+
+// handle runs in the child's Receive.
+func (m *leaderExited) handle() {
+	if m.p.claim(ownerExit) {
+		go m.p.exited(m.h, m.o, m.notify) // owned by the child: ends once the process is reaped
+	}
+}
+
+// exited runs once the process has exited on its own, in a goroutine of
+// the child's. What is left of its group (or cgroup) is stopped too, as systemd's
 // KillMode=control-group does when a main process exits: it gets the stop
 // signal (SIGTERM unless set), what is left of the grace period, then SIGKILL. Then the leader is reaped:
 // no zombie, and its exit status is reported.
 func (p *process) exited(h *Handle, o *Options, notify func(msg any)) {
-	if p.take(ownerExit) != ownerExit {
-		return
-	}
 	if p.scope.restLeft() {
 		// The exit is news at once (Status, events); the reap waits until
 		// the rest of the group is gone.
@@ -252,26 +270,34 @@ func stopSignal(sig syscall.Signal) syscall.Signal {
 	return sig
 }
 
-// until is the exit path's deadline: its own, or a stop's that came since,
-// whichever is sooner.
+// until is the owner's deadline: its own, or a sooner one that a stop or
+// KillNow sent since (hurry). Only the owner's goroutine reads it.
 func (p *process) until(deadline time.Time) proc.Until {
 	return func() time.Time {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if !p.cutAt.IsZero() && p.cutAt.Before(deadline) {
-			return p.cutAt
+		select {
+		case t := <-p.cut:
+			if t.Before(deadline) {
+				deadline = t
+			}
+		default:
 		}
 		return deadline
 	}
 }
 
-// hurry brings the exit path's deadline forward to a stop's.
+// hurry brings the owner's deadline forward; the child's Receive calls it.
+// The child is cut's one sender, and what it sends is the soonest deadline
+// yet, so it may drop an unread one.
 func (p *process) hurry(deadline time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cutAt.IsZero() || deadline.Before(p.cutAt) {
-		p.cutAt = deadline
+	if !p.cutAt.IsZero() && !deadline.Before(p.cutAt) {
+		return
 	}
+	p.cutAt = deadline
+	select {
+	case <-p.cut:
+	default:
+	}
+	p.cut <- deadline
 }
 
 // killRest waits until the group (or cgroup) is empty or the deadline
@@ -286,14 +312,32 @@ func (p *process) killRest(until proc.Until) error {
 func (p *process) end(r *Reg, e *End) {
 	switch e.Mode {
 	case EndRelease:
-		go p.release(r) // owned by the child; ends once the process is handed back
+		own := p.claim(ownerRelease)
+		go p.release(r, own) // owned by the child; ends once the process is handed back
 	default:
-		go p.stop(r, r.opts().timeout(e.grace(r.lc)), e.signal(r.lc)) // owned by the child; ends within grace + KillWait
+		grace := r.opts().timeout(e.grace(r.lc))
+		own := p.claimStop(grace)
+		go p.stop(r, own, grace, e.signal(r.lc)) // owned by the child; ends within grace + KillWait
 	}
 }
 
-func (p *process) release(r *Reg) {
-	if p.take(ownerRelease) == ownerRelease {
+// claimStop takes charge of the process's end for a stop, in the child's
+// Receive. If the exit path has it, its deadline comes forward to the
+// stop's (the stop then waits for it).
+func (p *process) claimStop(grace time.Duration) bool {
+	if p.claim(ownerStop) {
+		return true
+	}
+	if p.owner == ownerExit {
+		p.hurry(time.Now().Add(grace))
+	}
+	return false
+}
+
+// release hands the process back; own: the unregister took charge of its
+// end (claim), else the exit path has it.
+func (p *process) release(r *Reg, own bool) {
+	if own {
 		p.watch.Close()
 		p.scope.unwatch()
 		if p.watch.HasExited() {
@@ -307,19 +351,18 @@ func (p *process) release(r *Reg) {
 	r.finish(&Ended{Mode: EndRelease, Cmd: p.cmd, State: p.cmd.ProcessState})
 }
 
-func (p *process) stop(r *Reg, grace time.Duration, sig syscall.Signal) {
-	state, err := p.halt(grace, sig)
+func (p *process) stop(r *Reg, own bool, grace time.Duration, sig syscall.Signal) {
+	state, err := p.halt(own, grace, sig)
 	r.finish(&Ended{Mode: EndStop, Err: err, State: state})
 }
 
 // halt stops the process and its group (or cgroup), reaps it and removes
 // its cgroup; it returns the reaped state (nil if the leader survived even
-// SIGKILL: it is then reaped when it goes).
-func (p *process) halt(grace time.Duration, sig syscall.Signal) (*os.ProcessState, error) {
-	if p.take(ownerStop) != ownerStop {
+// SIGKILL: it is then reaped when it goes). own: the result of claimStop.
+func (p *process) halt(own bool, grace time.Duration, sig syscall.Signal) (*os.ProcessState, error) {
+	if !own {
 		// It exited on its own: its group is being cleared up, by this
-		// stop's deadline if that is sooner; wait for that.
-		p.hurry(time.Now().Add(grace))
+		// stop's deadline if that is sooner (claimStop); wait for that.
 		<-p.reaped
 		p.scope.release()
 		return p.cmd.ProcessState, nil

@@ -145,7 +145,8 @@ func (s *supervised) startRun(r *Reg) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = ro.outW, ro.errW
-	p := &process{cmd: cmd, launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc, reaped: make(chan struct{}),
+	p := &process{cmd: cmd, launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc,
+		cut: make(chan time.Time, 1), now: make(chan struct{}), reaped: make(chan struct{}),
 		onRun: func(pid int) { s.out.started(ro, r.H.Key, pid) },
 		// The run's end waits until its last lines are delivered (for up to
 		// captureGrace): whoever learns of the end (WaitProcess, events, a
@@ -153,7 +154,7 @@ func (s *supervised) startRun(r *Reg) error {
 		// runs on the goroutine that reaped the run, never in Receive.
 		after: func() { s.out.ended(ro) }}
 	c := r.c
-	if err := p.begin(r.H, r.opts(), func(msg any) { c.tell(&runEnded{s: s, run: p, ex: msg.(*Exited)}) }); err != nil {
+	if err := p.begin(r.H, r.opts(), c.tell, func(msg any) { c.tell(&runEnded{s: s, run: p, ex: msg.(*Exited)}) }); err != nil {
 		ro.failed()
 		return err
 	}
@@ -310,8 +311,9 @@ func (s *supervised) haltRun(r *Reg, notReady error) {
 		s.check = nil
 	}
 	grace, sig, c := r.opts().timeout(r.lc.Grace), r.lc.StopSignal, r.c
+	own := h.run.claimStop(grace)
 	go func() { // owned by the child: ends once the run is stopped and reaped
-		h.state, h.err = h.run.halt(grace, sig)
+		h.state, h.err = h.run.halt(own, grace, sig)
 		close(h.done)
 		c.tell(&halted{s: s, h: h})
 	}()
@@ -383,10 +385,12 @@ func (s *supervised) end(r *Reg, e *End) {
 			r.finish(&Ended{Mode: e.Mode, Err: h.err, State: h.state, Cmd: h.run.cmd})
 		}()
 	case s.run != nil && e.Mode == EndRelease:
-		go s.run.release(r) // owned by the child; ends once the run is handed back
+		own := s.run.claim(ownerRelease)
+		go s.run.release(r, own) // owned by the child; ends once the run is handed back
 	case s.run != nil:
 		run, grace, sig := s.run, r.opts().timeout(e.grace(r.lc)), e.signal(r.lc)
-		go run.stop(r, grace, sig) // owned by the child; ends within grace + KillWait
+		own := run.claimStop(grace)
+		go run.stop(r, own, grace, sig) // owned by the child; ends within grace + KillWait
 	default:
 		// Between runs: a stop during a backoff wait cancels the restart; an
 		// unregister hands back the last run's cmd, reaped.
