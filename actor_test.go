@@ -201,16 +201,20 @@ func spawnTree(t *testing.T, system *actor.ActorSystem, opts ...resman.Option) (
 
 // watcher returns a channel closed when pid terminates.
 func watcher(system *actor.ActorSystem, pid *actor.PID) <-chan struct{} {
-	gone := make(chan struct{})
+	gone, watching := make(chan struct{}), make(chan struct{})
 	system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch ctx.Message().(type) {
 		case *actor.Started:
 			ctx.Watch(pid)
+			close(watching)
 		case *actor.Terminated:
 			close(gone)
 			ctx.Stop(ctx.Self())
 		}
 	}))
+	// The Watch is in pid's mailbox before the caller can stop it: a watcher
+	// started late would make a dead letter.
+	<-watching
 	return gone
 }
 

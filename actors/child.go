@@ -23,7 +23,7 @@ type resource interface {
 	end(r *Reg, e *End)
 	// eager reports whether the child must adopt the registration at once
 	// (a process: its exit is watched from the start). Others are adopted
-	// at their first End, or when the child stops.
+	// at their End: nothing tells the child about them before.
 	eager() bool
 }
 
@@ -35,7 +35,7 @@ type receiver interface {
 
 // Reg is one registration: what the supervisor and the child that owns
 // its resource share. The supervisor makes it and hands it to a child with
-// Assign; from then on the child owns the resource.
+// Assign (or with its End); from then on the child owns the resource.
 type Reg struct {
 	H      *Handle // &handle
 	handle Handle
@@ -44,7 +44,7 @@ type Reg struct {
 	c      *child             // the child it was assigned to; set by Assign
 
 	// endAsked: an End was accepted (owned by the child's Receive). The
-	// first End, or the child's own Stopping, ends the resource or hands it
+	// first End, or the child's own stop, ends the resource or hands it
 	// back; later ones are ignored, so that happens once, never both.
 	endAsked bool
 	fin      latch  // the outcome: recorded once, whoever reports it
@@ -74,10 +74,12 @@ func (r *Reg) WithLifecycle(lc messages.Lifecycle) *Reg {
 	return r
 }
 
-// latch is a registration's outcome: taken by the first to report one,
+// latch is a registration's outcome: taken by the first of the child's
+// goroutines to report one (a task's return and its grace timer may race),
 // then finished once it is recorded and reported. Its channel is made only
-// if somebody waits (a stopping child): 100,000 registrations do not pay
-// for 100,000 channels.
+// if somebody waits (a stopping child, the supervisor's ordered stop):
+// 100,000 registrations do not pay for 100,000 channels (row 6 of
+// BENCHMARKS.md has no room for one each).
 type latch struct {
 	mu    sync.Mutex
 	state atomic.Uint32 // latchOpen, latchTaken, latchFinished; written under mu
@@ -203,22 +205,34 @@ func Spawn(parent actor.SpawnerContext, opts Options) *Child {
 }
 
 // Assign gives r to the child, whose previous registration (if any) must
-// have ended. The registration is the child's from here on, even if the
-// child is stopped before it reads a message: it finds r in its slot.
+// have ended. A process is adopted at once (a message): its exit is
+// watched from the start. Other kinds cost the child nothing until their
+// End, which carries them; so a parent that stops must first send an End
+// for every registration it assigned and has not ended (the child reads
+// it even as it stops).
 func (ch *Child) Assign(sender actor.SenderContext, r *Reg) {
 	r.c = ch.c
-	ch.c.slot.Store(r)
 	if r.res.eager() {
-		sender.Send(ch.PID, adopt{})
+		sender.Send(ch.PID, &adopt{r: r})
 	}
 }
 
-// adopt tells a child to take up its registration now.
-type adopt struct{}
+// End asks the child to end r, the registration it was assigned last.
+func (ch *Child) End(sender actor.SenderContext, r *Reg, e *End) {
+	sender.Send(ch.PID, &ending{r: r, e: e})
+}
+
+// adopt tells a child to take up a registration now.
+type adopt struct{ r *Reg }
+
+// ending carries an End to the child with the registration it is meant for.
+type ending struct {
+	r *Reg
+	e *End
+}
 
 // child is the actor behind one registration at a time. Its fields are
-// owned by its Receive, except slot (written by the parent's Assign) and
-// those set in Started, which other goroutines only read.
+// owned by its Receive; those set in Started are only read elsewhere.
 type child struct {
 	opts     Options
 	system   *actor.ActorSystem // set in Started
@@ -226,9 +240,9 @@ type child struct {
 	self     *actor.PID         // set in Started
 	mailbox  actor.Process      // set in Started: the child's own process, for tell
 	started  bool               // Started ran once (a restart must not start twice)
-	stopping bool
-	slot     atomic.Pointer[Reg] // the registration assigned last
-	cur      *Reg                // the registration adopted last
+	stopping bool               // protoactor is stopping the child; it reads its mailbox until hold is let go
+	hold     *hold              // while stopping: keeps protoactor from finishing the stop
+	cur      *Reg               // the registration adopted last
 }
 
 // Receive handles the supervisor's requests and protoactor's lifecycle.
@@ -249,20 +263,25 @@ func (c *child) Receive(ctx actor.Context) {
 		c.parent = ctx.Parent()
 		c.self = ctx.Self()
 		c.mailbox, _ = c.system.ProcessRegistry.Get(c.self)
-	case adopt:
-		c.adopt()
-	case *leaderExited:
-		msg.handle()
+	case *adopt:
+		c.adopt(msg.r)
+	case *ending:
+		if r := c.adopt(msg.r); r != nil {
+			c.requestEnd(r, msg.e)
+		}
 	case *End:
-		if r := c.adopt(); r != nil && (msg.H == nil || msg.H == r.H) {
+		// From the child's own goroutines (a failed ready check).
+		if r := c.cur; r != nil && msg.H == r.H {
 			c.requestEnd(r, msg)
 		}
 	case *Restart, *runEnded, *backoffOver, *readyDone, *halted:
-		if r := c.adopt(); r != nil {
+		if r := c.cur; r != nil {
 			if rc, ok := r.res.(receiver); ok {
 				rc.receive(r, msg)
 			}
 		}
+	case *leaderExited:
+		msg.handle()
 	case *KillNow:
 		if c.cur != nil {
 			if k, ok := c.cur.res.(killer); ok {
@@ -270,42 +289,49 @@ func (c *child) Receive(ctx actor.Context) {
 			}
 		}
 	case *actor.Stopping:
-		// The tree is stopping (or the supervisor is done with us): the
+		// The tree is stopping (or the parent is done with us): the
 		// resource must be gone before we report Stopped, because protoactor
-		// finalises the parent only after its last child. This is the one
-		// place a child waits, bounded by the grace period plus the kill wait.
+		// finalises the parent only after its last child. The child does
+		// not wait here: it holds the stop open (hold) and goes on reading
+		// its mailbox, where an End its parent sent may still be.
 		c.stopping = true
-		if r := c.adopt(); r != nil {
+		c.hold = newHold(ctx, c)
+		c.tell(drained{})
+	case drained:
+		// Everything sent before the stop is read: end what is left.
+		r := c.cur
+		if r != nil && !r.endAsked {
 			c.requestEnd(r, &End{Mode: EndStop})
-			c.wait(r.fin.wait())
 		}
+		if r == nil || r.fin.finished() {
+			c.hold.release()
+			return
+		}
+		ch := r.fin.wait()
+		go func() { // owned by the child: ends when the registration has
+			<-ch
+			c.tell(ended{})
+		}()
+	case ended:
+		c.hold.release()
 	}
 }
 
-// blocker is a dispatcher that lends a run's worker to others while the
-// run waits.
-type blocker interface{ Blocking(wait func()) }
+// drained follows, in the child's mailbox, what was sent to it before it
+// began to stop.
+type drained struct{}
 
-// wait blocks until ch is closed, on the dispatcher's terms.
-func (c *child) wait(ch <-chan struct{}) {
-	select {
-	case <-ch:
-		return
-	default:
-	}
-	if b, ok := c.opts.Dispatcher.(blocker); ok {
-		b.Blocking(func() { <-ch })
-		return
-	}
-	<-ch
-}
+// ended tells a stopping child that its registration has ended.
+type ended struct{}
 
-// adopt takes up the registration in the slot if it is new, and returns
-// the current one (nil if none was ever assigned).
-func (c *child) adopt() *Reg {
-	r := c.slot.Load()
-	if r == nil || r == c.cur {
-		return c.cur
+// adopt takes up r if it is new, and returns it; nil if r has already
+// ended (a message meant for a registration the child is done with).
+func (c *child) adopt(r *Reg) *Reg {
+	if r == c.cur {
+		return r
+	}
+	if r.fin.finished() {
+		return nil
 	}
 	c.cur = r
 	func() {
@@ -330,7 +356,7 @@ func (c *child) requestEnd(r *Reg, e *End) {
 	}
 	defer func() {
 		// Should ending panic, the registration still ends, as a failure
-		// the supervisor reports, and Stopping cannot hang on it.
+		// the supervisor reports, and the child's stop cannot hang on it.
 		if p := recover(); p != nil {
 			r.finish(&Ended{Mode: e.Mode, Err: &messages.PanicError{Value: p, Stack: debug.Stack()}})
 		}

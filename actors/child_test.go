@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // faulty is a resource whose start or end panics; it counts its ends.
 type faulty struct {
 	panicStart, panicEnd bool
-	lazy                 bool // adopted at the first End or at Stopping, as tasks are
+	lazy                 bool // adopted at its End, as tasks are
 	ends                 atomic.Int32
 }
 
@@ -40,18 +40,36 @@ func (f *faulty) end(r *Reg, e *End) {
 
 // parent spawns one child, assigns it one registration and passes the
 // outcome the child reports (Done) to the test; next, sent to the parent,
-// gives the child another registration.
+// sends Ends and may give the child another registration first. With
+// endAtStop, its Stopping sends an End for the registration, as the
+// supervisor's does.
 type parent struct {
-	reg   *Reg
-	ch    *Child
-	child chan *actor.PID
-	got   chan any
+	reg       *Reg
+	endAtStop bool
+	ch        *Child
+	child     chan *actor.PID
+	got       chan any
 }
 
-// next is a registration to assign, then the Ends to send, in order.
+// next is a registration to assign (nil: none), then the Ends to send, in
+// order, each for its registration.
 type next struct {
 	reg  *Reg
-	ends []*End
+	ends []sentEnd
+}
+
+type sentEnd struct {
+	r *Reg
+	e *End
+}
+
+// ends sends es for the parent's current registration.
+func ends(es ...*End) *next {
+	n := &next{}
+	for _, e := range es {
+		n.ends = append(n.ends, sentEnd{e: e})
+	}
+	return n
 }
 
 func (p *parent) Receive(ctx actor.Context) {
@@ -61,9 +79,20 @@ func (p *parent) Receive(ctx actor.Context) {
 		p.ch.Assign(ctx, p.reg)
 		p.child <- p.ch.PID
 	case *next:
-		p.ch.Assign(ctx, msg.reg)
-		for _, e := range msg.ends {
-			ctx.Send(p.ch.PID, e)
+		if msg.reg != nil {
+			p.reg = msg.reg
+			p.ch.Assign(ctx, msg.reg)
+		}
+		for _, s := range msg.ends {
+			r := s.r
+			if r == nil {
+				r = p.reg
+			}
+			p.ch.End(ctx, r, s.e)
+		}
+	case *actor.Stopping:
+		if p.endAtStop {
+			p.ch.End(ctx, p.reg, &End{})
 		}
 	case *Done:
 		p.got <- msg.H.Final()
@@ -71,19 +100,23 @@ func (p *parent) Receive(ctx actor.Context) {
 }
 
 func spawn(t *testing.T, res resource) (*actor.ActorSystem, *actor.PID, *actor.PID, chan any, *Reg) {
+	return spawnParent(t, res, false)
+}
+
+func spawnParent(t *testing.T, res resource, endAtStop bool) (*actor.ActorSystem, *actor.PID, *actor.PID, chan any, *Reg) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
 	t.Cleanup(system.Shutdown)
 	reg := newReg(messages.KindCustomResource, "k", res)
-	p := &parent{reg: reg, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
+	p := &parent{reg: reg, endAtStop: endAtStop, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	return system, pid, <-p.child, p.got, reg
 }
 
 func TestPanicInStartKeepsTheChild(t *testing.T) {
-	system, parentPID, child, got, _ := spawn(t, &faulty{panicStart: true})
-	system.Root.Send(child, &End{Mode: EndStop})
+	system, parentPID, _, got, _ := spawn(t, &faulty{panicStart: true})
+	system.Root.Send(parentPID, ends(&End{Mode: EndStop}))
 	select {
 	case msg := <-got:
 		e := msg.(*Ended)
@@ -96,8 +129,8 @@ func TestPanicInStartKeepsTheChild(t *testing.T) {
 }
 
 func TestPanicInEndStillEnds(t *testing.T) {
-	system, parentPID, child, got, _ := spawn(t, &faulty{panicEnd: true})
-	system.Root.Send(child, &End{Mode: EndStop})
+	system, parentPID, _, got, _ := spawn(t, &faulty{panicEnd: true})
+	system.Root.Send(parentPID, ends(&End{Mode: EndStop}))
 	select {
 	case msg := <-got:
 		require.ErrorIs(t, msg.(*Ended).Err, messages.ErrPanicked)
@@ -121,10 +154,11 @@ func TestStoppingEndsTheResource(t *testing.T) {
 }
 
 func TestStoppingEndsARegistrationNeverAdopted(t *testing.T) {
-	// Nothing tells the child about a lazy registration: the Stopping that
-	// protoactor delivers ahead of any message must still find and end it.
+	// Only its End tells the child about a lazy registration. The parent
+	// sends it as it stops, and protoactor's stop reaches the child ahead of
+	// it: the stopping child still reads it and ends the registration.
 	res := &faulty{lazy: true}
-	system, parentPID, _, _, reg := spawn(t, res)
+	system, parentPID, _, _, reg := spawnParent(t, res, true)
 	h := reg.H
 	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
 	require.NotNil(t, h.Final(), "ended before the child stopped")
@@ -135,9 +169,8 @@ func TestAReleasedRegistrationIsNotEndedAgain(t *testing.T) {
 	// The child hands a registration back or ends it, once: a stop that
 	// follows a release, or the child's own Stopping, does nothing more.
 	res := &faulty{lazy: true}
-	system, parentPID, child, got, reg := spawn(t, res)
-	system.Root.Send(child, &End{Mode: EndRelease})
-	system.Root.Send(child, &End{Mode: EndStop})
+	system, parentPID, _, got, reg := spawn(t, res)
+	system.Root.Send(parentPID, ends(&End{Mode: EndRelease}, &End{Mode: EndStop}))
 	out := (<-got).(*Ended)
 	require.Equal(t, EndRelease, out.Mode)
 	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
@@ -147,19 +180,56 @@ func TestAReleasedRegistrationIsNotEndedAgain(t *testing.T) {
 
 func TestAChildServesOneRegistrationAfterAnother(t *testing.T) {
 	first := &faulty{lazy: true}
-	system, parentPID, child, got, r1 := spawn(t, first)
+	system, parentPID, _, got, r1 := spawn(t, first)
 	h1 := r1.H
-	system.Root.Send(child, &End{Mode: EndStop})
+	system.Root.Send(parentPID, ends(&End{Mode: EndStop}))
 	out := (<-got).(*Ended)
 	require.Same(t, h1.Final(), out)
 
 	second := &faulty{lazy: true}
 	r2 := newReg(messages.KindCustomResource, "k2", second)
 	// An End meant for the first registration no longer applies.
-	system.Root.Send(parentPID, &next{reg: r2, ends: []*End{{H: h1, Mode: EndStop}, {H: r2.H, Mode: EndStop}}})
+	system.Root.Send(parentPID, &next{reg: r2, ends: []sentEnd{{r: r1, e: &End{H: h1, Mode: EndStop}}, {e: &End{H: r2.H, Mode: EndStop}}}})
 	out = (<-got).(*Ended)
 	require.Same(t, r2.H.Final(), out)
 	require.Equal(t, int32(1), first.ends.Load())
 	require.Equal(t, int32(1), second.ends.Load())
 	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
+}
+
+// slow is a resource whose end waits until KillNow reaches its child.
+type slow struct {
+	begun, killed chan struct{}
+}
+
+func (s *slow) eager() bool      { return true }
+func (s *slow) start(*Reg, bool) {}
+func (s *slow) killNow()         { close(s.killed) }
+
+func (s *slow) end(r *Reg, e *End) {
+	close(s.begun)
+	go func() {
+		<-s.killed
+		r.finish(&Ended{Mode: e.Mode})
+	}()
+}
+
+func TestAStoppingChildReadsItsMailboxUntilItsResourceHasEnded(t *testing.T) {
+	// The child does not wait in Stopping: its stop stays open until the
+	// resource has ended, and meanwhile it serves messages (here the
+	// KillNow that ends the resource).
+	res := &slow{begun: make(chan struct{}), killed: make(chan struct{})}
+	system, parentPID, child, _, reg := spawn(t, res)
+	stopped := make(chan error, 1)
+	go func() { stopped <- system.Root.StopFuture(parentPID).Wait() }()
+	<-res.begun
+	select {
+	case <-stopped:
+		t.Fatal("the tree stopped before the resource ended")
+	default:
+	}
+	require.Nil(t, reg.H.Final())
+	system.Root.Send(child, &KillNow{})
+	require.NoError(t, <-stopped)
+	require.NotNil(t, reg.H.Final(), "ended before the child stopped")
 }

@@ -17,9 +17,8 @@ import (
 // end (the run's watch goroutine sends the child a message), decides with
 // the restart policy, waits out the backoff (a timer sends a message), and
 // ends it. Every field is owned by the child's Receive; the goroutines and
-// timers it starts only send messages to the child (tell), and a stop of
-// the whole registration never needs one of those messages to finish, so a
-// child waiting in Stopping cannot hang.
+// timers it starts only send messages to the child (tell); a stopping
+// child goes on reading them until its registration has ended.
 type supervised struct {
 	spec    messages.ProcessSpec
 	cfg     ProcessConfig

@@ -42,8 +42,8 @@ func (s *supervisor) drop(e *entry) {
 		if d.held != nil && len(d.dependents) == 0 && !d.gone {
 			req := d.held
 			d.held = nil
-			if !s.stopping { // protoactor is ending every child itself
-				s.system.Root.Send(d.child.PID, req)
+			if !s.stopping { // the supervisor's Stopping ends every registration itself
+				d.child.End(s.system.Root, d.reg, req)
 			}
 		}
 	}
@@ -80,13 +80,25 @@ func (s *supervisor) stopDependents(ctx actor.Context, e *entry, req *actors.End
 	}
 }
 
-// endInOrder ends, as protoactor begins to stop the tree, every resource
-// after those that depend on it: level by level, each level at once. The
-// supervisor's Stopping is the one place it waits (as a stopping child
-// does): the children are still there, and each level's outcomes are read
+// endAll ends, as protoactor begins to stop the tree, every registration
+// not ending yet. A child learns of a task or a custom resource from its
+// End alone, and reads it even as protoactor stops it next; each child's
+// stop then waits until its registration has ended.
+func (s *supervisor) endAll(ctx actor.Context) {
+	s.endInOrder(ctx)
+	s.reg.each(func(e *entry) {
+		if !e.ending || e.held != nil {
+			e.ending, e.held = true, nil
+			e.child.End(ctx, e.reg, &actors.End{H: e.h})
+		}
+	})
+}
+
+// endInOrder ends every resource after those that depend on it: level by
+// level, each level at once. The supervisor's Stopping is the one place it
+// waits: the children are still there, and each level's outcomes are read
 // from their registrations, not from messages. Without dependencies it
-// does nothing, and protoactor's stop of the children ends everything at
-// once.
+// does nothing.
 func (s *supervisor) endInOrder(ctx actor.Context) {
 	ordered := false
 	s.reg.each(func(e *entry) { ordered = ordered || len(e.dependents) > 0 })
@@ -109,7 +121,7 @@ func (s *supervisor) endInOrder(ctx actor.Context) {
 		for _, e := range level {
 			if !e.ending || e.held != nil {
 				e.ending, e.held = true, nil
-				ctx.Send(e.child.PID, &actors.End{H: e.h})
+				e.child.End(ctx, e.reg, &actors.End{H: e.h})
 			}
 		}
 		for _, e := range level {

@@ -420,7 +420,7 @@ func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actor
 		s.stopDependents(ctx, e, req, collect)
 		return
 	}
-	ctx.Send(e.child.PID, req)
+	e.child.End(ctx, e.reg, req)
 }
 
 // done finalizes a registration whose child reported its outcome, and

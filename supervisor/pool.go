@@ -14,9 +14,10 @@ import (
 // default starts a goroutine per run, and growing each fresh 2 KiB stack
 // cost a quarter of a register/unregister round trip; a burst (a CleanupAll
 // of 10,000 tasks schedules 10,000 children at once) paid it 10,000 times.
-// Runs do not block, with one exception: a child that is stopping waits
-// (bounded) for its resource to end. It does so inside Blocking, which
-// lets another worker take its place, so nobody else is held up. The
+// Runs do not block, with one exception: a supervisor that is stopping a
+// tree with dependencies waits (bounded), level by level, for its
+// resources to end. It does so inside Blocking, which lets another worker
+// take its place, so its children go on. The
 // workers are owned by the pool; close ends them once idle and wait waits
 // for them.
 type pool struct {

@@ -151,13 +151,14 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			s.output = s.outputSink()
 		}
 	case *actor.Stopping:
-		// protoactor stops the children next; each ends its resource before
-		// it reports Stopped, and we report Stopped after the last of them.
+		// Every registration is asked to end; protoactor stops the children
+		// next, each reports Stopped once its registration has ended, and we
+		// report Stopped after the last of them.
 		s.closing = true
 		s.unblock() // refused now
 		s.stopping = true
 		s.free.close()
-		s.endInOrder(ctx)
+		s.endAll(ctx)
 	case *actor.Stopped:
 		s.reg.each(func(e *entry) { s.finalize(e, e.h.Final()) })
 		s.rt.bus.close()
