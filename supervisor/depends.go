@@ -86,12 +86,16 @@ func (s *supervisor) stopDependents(ctx actor.Context, e *entry, req *actors.End
 // stop then waits until its registration has ended.
 func (s *supervisor) endAll(ctx actor.Context) {
 	s.endInOrder(ctx)
-	s.reg.each(func(e *entry) {
-		if !e.ending || e.held != nil {
-			e.ending, e.held = true, nil
-			e.child.End(ctx, e.reg, &actors.End{H: e.h})
-		}
-	})
+	s.reg.each(func(e *entry) { s.endAtStop(ctx, e) })
+}
+
+// endAtStop sends e's End as the tree stops, unless it is ending already
+// (an End held until its dependents have gone is sent now).
+func (s *supervisor) endAtStop(ctx actor.Context, e *entry) {
+	if !e.ending || e.held != nil {
+		e.ending, e.held = true, nil
+		e.child.End(ctx, e.reg, &actors.End{H: e.h})
+	}
 }
 
 // endInOrder ends every resource after those that depend on it: level by
@@ -119,10 +123,7 @@ func (s *supervisor) endInOrder(ctx actor.Context) {
 			}
 		}
 		for _, e := range level {
-			if !e.ending || e.held != nil {
-				e.ending, e.held = true, nil
-				e.child.End(ctx, e.reg, &actors.End{H: e.h})
-			}
+			s.endAtStop(ctx, e)
 		}
 		for _, e := range level {
 			s.blocking(e.reg.Ended())
