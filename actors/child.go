@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sync"
-	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -47,7 +45,6 @@ type Reg struct {
 	// first End, or the child's own stop, ends the resource or hands it
 	// back; later ones are ignored, so that happens once, never both.
 	endAsked bool
-	fin      latch  // the outcome: recorded once, whoever reports it
 	unhook   func() // a task: removes the supervisor's return hook; nil if none
 	done     Done   // the report that it has ended, made with it
 }
@@ -58,9 +55,6 @@ func newReg(kind messages.Kind, key string, res resource) *Reg {
 	r.done.H = r.H
 	return r
 }
-
-// Ended is closed once the registration has ended (its outcome recorded).
-func (r *Reg) Ended() <-chan struct{} { return r.fin.wait() }
 
 // Lifecycle returns what the registration's options say. It is set before
 // Assign and never changes: the supervisor reads it (dependencies, Status)
@@ -73,64 +67,6 @@ func (r *Reg) WithLifecycle(lc messages.Lifecycle) *Reg {
 	r.lc = lc
 	return r
 }
-
-// latch is a registration's outcome: taken by the first of the child's
-// goroutines to report one (a task's return and its grace timer may race),
-// then finished once it is recorded and reported. Its channel is made only
-// if somebody waits (a stopping child, the supervisor's ordered stop):
-// 100,000 registrations do not pay for 100,000 channels (row 6 of
-// BENCHMARKS.md has no room for one each).
-type latch struct {
-	mu    sync.Mutex
-	state atomic.Uint32 // latchOpen, latchTaken, latchFinished; written under mu
-	ch    chan struct{}
-}
-
-const (
-	latchOpen uint32 = iota
-	latchTaken
-	latchFinished
-)
-
-// take reports whether the caller is the first to report an outcome.
-func (l *latch) take() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.state.Load() != latchOpen {
-		return false
-	}
-	l.state.Store(latchTaken)
-	return true
-}
-
-// finish marks the outcome recorded and reported; it follows a take that
-// returned true.
-func (l *latch) finish() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.state.Store(latchFinished)
-	if l.ch != nil {
-		close(l.ch)
-	}
-}
-
-// finished reports whether finish has run.
-func (l *latch) finished() bool { return l.state.Load() == latchFinished }
-
-// wait returns a channel that is closed once finish has run.
-func (l *latch) wait() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.state.Load() == latchFinished {
-		return closed
-	}
-	if l.ch == nil {
-		l.ch = make(chan struct{})
-	}
-	return l.ch
-}
-
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Task returns a task registration's task, else nil.
 func (r *Reg) Task() *messages.Task {
@@ -152,24 +88,24 @@ func (r *Reg) ReleaseFreesKey() bool {
 }
 
 // finish records the outcome in the handle and tells the supervisor
-// (Done); then a stopping child may report Stopped. Only the first call
-// counts; any goroutine may make it.
+// (Done). Only the first call counts: the child's goroutines may race to
+// report one (a task's return and its grace timer), and the handle's
+// compare-and-swap decides.
 func (r *Reg) finish(e *Ended) {
-	if r.fin.take() {
-		r.H.final.Store(e)
+	if r.H.final.CompareAndSwap(nil, e) {
 		r.done.Out = e
 		r.c.report(&r.done)
-		r.fin.finish()
 	}
 }
 
-// abandon marks a registration with nothing to end (its start failed, or
-// it was handed back).
+// abandon marks a registration with nothing to end (its start failed).
 func (r *Reg) abandon() {
-	if r.fin.take() {
-		r.fin.finish()
-	}
+	r.H.final.CompareAndSwap(nil, abandoned)
 }
+
+// finished reports whether the registration has an outcome (or was
+// abandoned): nothing is left to end.
+func (r *Reg) finished() bool { return r.H.final.Load() != nil }
 
 // reportStart records the outcome of a start in the handle, then reports it.
 func (r *Reg) reportStart(st *Started) {
@@ -221,6 +157,16 @@ func (ch *Child) Assign(sender actor.SenderContext, r *Reg) {
 func (ch *Child) End(sender actor.SenderContext, r *Reg, e *End) {
 	sender.Send(ch.PID, &ending{r: r, e: e})
 }
+
+// LetGo tells a stopping child that its parent has recorded the end of its
+// registration: its stop may finish. A child whose stop has finished
+// already (it had nothing left to end) drops it quietly.
+func (ch *Child) LetGo() {
+	ch.c.tell(letGo{})
+}
+
+// letGo: see LetGo.
+type letGo struct{}
 
 // adopt tells a child to take up a registration now.
 type adopt struct{ r *Reg }
@@ -293,27 +239,21 @@ func (c *child) Receive(ctx actor.Context) {
 		// resource must be gone before we report Stopped, because protoactor
 		// finalises the parent only after its last child. The child does
 		// not wait here: it holds the stop open (hold) and goes on reading
-		// its mailbox, where an End its parent sent may still be.
+		// its mailbox. The parent ends every registration as it stops (in
+		// dependency order), and lets the child go once it has the outcome.
 		c.stopping = true
 		c.hold = newHold(ctx, c)
 		c.tell(drained{})
 	case drained:
-		// Everything sent before the stop is read: end what is left.
-		r := c.cur
-		if r != nil && !r.endAsked {
-			c.requestEnd(r, &End{Mode: EndStop})
-		}
-		if r == nil || r.fin.finished() {
+		// Everything sent before the stop is read. A child with no
+		// registration left to end needs no word from its parent.
+		if r := c.cur; r == nil || r.finished() {
 			c.hold.release()
-			return
 		}
-		ch := r.fin.wait()
-		go func() { // owned by the child: ends when the registration has
-			<-ch
-			c.tell(ended{})
-		}()
-	case ended:
-		c.hold.release()
+	case letGo:
+		if c.stopping {
+			c.hold.release()
+		}
 	}
 }
 
@@ -321,16 +261,13 @@ func (c *child) Receive(ctx actor.Context) {
 // began to stop.
 type drained struct{}
 
-// ended tells a stopping child that its registration has ended.
-type ended struct{}
-
 // adopt takes up r if it is new, and returns it; nil if r has already
 // ended (a message meant for a registration the child is done with).
 func (c *child) adopt(r *Reg) *Reg {
 	if r == c.cur {
 		return r
 	}
-	if r.fin.finished() {
+	if r.finished() {
 		return nil
 	}
 	c.cur = r
@@ -351,7 +288,7 @@ func (c *child) requestEnd(r *Reg, e *End) {
 		return
 	}
 	r.endAsked = true
-	if r.fin.finished() {
+	if r.finished() {
 		return // nothing left to end (a start that failed)
 	}
 	defer func() {

@@ -40,15 +40,15 @@ func (f *faulty) end(r *Reg, e *End) {
 
 // parent spawns one child, assigns it one registration and passes the
 // outcome the child reports (Done) to the test; next, sent to the parent,
-// sends Ends and may give the child another registration first. With
-// endAtStop, its Stopping sends an End for the registration, as the
-// supervisor's does.
+// sends Ends and may give the child another registration first. As it
+// stops it does what the supervisor does: it sends an End for the
+// registration and lets the child go once it has the outcome.
 type parent struct {
-	reg       *Reg
-	endAtStop bool
-	ch        *Child
-	child     chan *actor.PID
-	got       chan any
+	reg      *Reg
+	ch       *Child
+	stopping bool
+	child    chan *actor.PID
+	got      chan any
 }
 
 // next is a registration to assign (nil: none), then the Ends to send, in
@@ -91,25 +91,23 @@ func (p *parent) Receive(ctx actor.Context) {
 			p.ch.End(ctx, r, s.e)
 		}
 	case *actor.Stopping:
-		if p.endAtStop {
-			p.ch.End(ctx, p.reg, &End{})
-		}
+		p.stopping = true
+		p.ch.End(ctx, p.reg, &End{})
 	case *Done:
+		if p.stopping {
+			p.ch.LetGo()
+		}
 		p.got <- msg.H.Final()
 	}
 }
 
 func spawn(t *testing.T, res resource) (*actor.ActorSystem, *actor.PID, *actor.PID, chan any, *Reg) {
-	return spawnParent(t, res, false)
-}
-
-func spawnParent(t *testing.T, res resource, endAtStop bool) (*actor.ActorSystem, *actor.PID, *actor.PID, chan any, *Reg) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
 	t.Cleanup(system.Shutdown)
 	reg := newReg(messages.KindCustomResource, "k", res)
-	p := &parent{reg: reg, endAtStop: endAtStop, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
+	p := &parent{reg: reg, child: make(chan *actor.PID, 1), got: make(chan any, 4)}
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
 	return system, pid, <-p.child, p.got, reg
 }
@@ -158,7 +156,7 @@ func TestStoppingEndsARegistrationNeverAdopted(t *testing.T) {
 	// sends it as it stops, and protoactor's stop reaches the child ahead of
 	// it: the stopping child still reads it and ends the registration.
 	res := &faulty{lazy: true}
-	system, parentPID, _, _, reg := spawnParent(t, res, true)
+	system, parentPID, _, _, reg := spawn(t, res)
 	h := reg.H
 	require.NoError(t, system.Root.StopFuture(parentPID).Wait())
 	require.NotNil(t, h.Final(), "ended before the child stopped")

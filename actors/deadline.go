@@ -57,7 +57,7 @@ func (d *Deadline) expire() {
 	d.waiting, d.over = nil, true
 	d.mu.Unlock()
 	for _, r := range waiting {
-		if !r.fin.finished() {
+		if !r.finished() {
 			r.res.(*task).timedOut(r, d.grace)
 		}
 	}

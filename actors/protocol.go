@@ -154,8 +154,18 @@ func (h *Handle) StartResult() *Started { return h.start.Load() }
 // It is set before the child reports Done, and before it can stop. The
 // supervisor reads it only for a child whose Terminated came before its
 // Done (and at its own Stopped): this is the one atomic the supervisor and
-// a child share about an outcome.
-func (h *Handle) Final() *Ended { return h.final.Load() }
+// a child share about an outcome. The child's goroutines also decide with
+// it which report of an outcome counts: the first to set it (Reg.finish).
+func (h *Handle) Final() *Ended {
+	if e := h.final.Load(); e != abandoned {
+		return e
+	}
+	return nil
+}
+
+// abandoned is the final value of a registration whose start failed:
+// nothing to end. Final reports nil for it.
+var abandoned = &Ended{}
 
 // Options configure a child.
 type Options struct {

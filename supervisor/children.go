@@ -52,10 +52,12 @@ func (s *supervisor) takeChild(ctx actor.Context) *actors.Child {
 	return ch
 }
 
-// recycle frees a child whose registration has ended.
+// recycle frees a child whose registration has ended; as the tree stops,
+// it lets the child's stop finish instead.
 func (s *supervisor) recycle(ch *actors.Child) {
 	if s.stopping {
-		return // protoactor stops every child; a Stop of ours could reach one gone
+		ch.LetGo()
+		return
 	}
 	f := &s.free
 	f.stack = append(f.stack, ch)

@@ -42,9 +42,7 @@ func (s *supervisor) drop(e *entry) {
 		if d.held != nil && len(d.dependents) == 0 && !d.gone {
 			req := d.held
 			d.held = nil
-			if !s.stopping { // the supervisor's Stopping ends every registration itself
-				d.child.End(s.system.Root, d.reg, req)
-			}
+			d.child.End(s.system.Root, d.reg, req)
 		}
 	}
 	e.deps = nil
@@ -77,67 +75,6 @@ func (s *supervisor) stopDependents(ctx actor.Context, e *entry, req *actors.End
 		if !d.ending {
 			s.beginEnd(ctx, d, stopOp(d.h.Kind), &actors.End{H: d.h}, collect)
 		}
-	}
-}
-
-// endAll ends, as protoactor begins to stop the tree, every registration
-// not ending yet. A child learns of a task or a custom resource from its
-// End alone, and reads it even as protoactor stops it next; each child's
-// stop then waits until its registration has ended.
-func (s *supervisor) endAll(ctx actor.Context) {
-	s.endInOrder(ctx)
-	s.reg.each(func(e *entry) { s.endAtStop(ctx, e) })
-}
-
-// endAtStop sends e's End as the tree stops, unless it is ending already
-// (an End held until its dependents have gone is sent now).
-func (s *supervisor) endAtStop(ctx actor.Context, e *entry) {
-	if !e.ending || e.held != nil {
-		e.ending, e.held = true, nil
-		e.child.End(ctx, e.reg, &actors.End{H: e.h})
-	}
-}
-
-// endInOrder ends every resource after those that depend on it: level by
-// level, each level at once. The supervisor's Stopping is the one place it
-// waits: the children are still there, and each level's outcomes are read
-// from their registrations, not from messages. Without dependencies it
-// does nothing.
-func (s *supervisor) endInOrder(ctx actor.Context) {
-	ordered := false
-	s.reg.each(func(e *entry) { ordered = ordered || len(e.dependents) > 0 })
-	if !ordered {
-		return
-	}
-	left := map[*entry]bool{}
-	s.reg.each(func(e *entry) { left[e] = true })
-	for len(left) > 0 {
-		var level []*entry
-		for e := range left {
-			free := true
-			for _, d := range e.dependents {
-				free = free && !left[d]
-			}
-			if free {
-				level = append(level, e)
-			}
-		}
-		for _, e := range level {
-			s.endAtStop(ctx, e)
-		}
-		for _, e := range level {
-			s.blocking(e.reg.Ended())
-			delete(left, e)
-		}
-	}
-}
-
-// blocking waits for ch, lending the supervisor's worker to others.
-func (s *supervisor) blocking(ch <-chan struct{}) {
-	select {
-	case <-ch:
-	default:
-		s.rt.pool.Blocking(func() { <-ch })
 	}
 }
 

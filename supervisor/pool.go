@@ -10,26 +10,22 @@ import (
 // trick behind protoactor's Dispatcher interface, for BenchmarkRoundTrip
 // (row 1 of BENCHMARKS.md) and BenchmarkCleanupAllTasks (row 4: 139 ms →
 // 80 ms); without it (Props without WithDispatcher) protoactor's default
-// dispatcher serves the same actors, and Blocking is not needed. protoactor's
-// default starts a goroutine per run, and growing each fresh 2 KiB stack
-// cost a quarter of a register/unregister round trip; a burst (a CleanupAll
-// of 10,000 tasks schedules 10,000 children at once) paid it 10,000 times.
-// Runs do not block, with one exception: a supervisor that is stopping a
-// tree with dependencies waits (bounded), level by level, for its
-// resources to end. It does so inside Blocking, which lets another worker
-// take its place, so its children go on. The
-// workers are owned by the pool; close ends them once idle and wait waits
-// for them.
+// dispatcher serves the same actors. protoactor's default starts a
+// goroutine per run, and growing each fresh 2 KiB stack cost a quarter of a
+// register/unregister round trip; a burst (a CleanupAll of 10,000 tasks
+// schedules 10,000 children at once) paid it 10,000 times. Runs never
+// block: no actor of resman waits in its Receive (a stopping child holds
+// its stop open instead). The workers are owned by the pool; close ends
+// them once idle and wait waits for them.
 type pool struct {
-	size int // workers that serve the queue when none is blocked
+	size int // workers that serve the queue
 
 	mu      sync.Mutex // guards the fields below
 	cond    *sync.Cond // signalled when a run is queued or the pool closes
 	runs    []func()   // the queue: runs[head:]
 	head    int
 	idle    int  // workers waiting on cond
-	workers int  // workers alive, blocked ones included
-	blocked int  // workers inside Blocking
+	workers int  // workers alive
 	closed  bool // later runs get goroutines of their own
 
 	wg sync.WaitGroup // one per worker
@@ -54,7 +50,7 @@ func (p *pool) Schedule(fn func()) {
 	switch {
 	case p.idle > 0:
 		p.cond.Signal()
-	case p.workers-p.blocked < p.size:
+	case p.workers < p.size:
 		p.startLocked()
 	}
 	p.mu.Unlock()
@@ -62,23 +58,6 @@ func (p *pool) Schedule(fn func()) {
 
 // Throughput is protoactor's default: messages per run before yielding.
 func (p *pool) Throughput() int { return 300 }
-
-// Blocking runs wait, which may block, while another worker serves the
-// queue in the caller's place.
-func (p *pool) Blocking(wait func()) {
-	p.mu.Lock()
-	p.blocked++
-	if !p.closed && p.workers-p.blocked < p.size && p.head < len(p.runs) {
-		p.startLocked()
-	}
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.blocked--
-		p.mu.Unlock()
-	}()
-	wait()
-}
 
 func (p *pool) startLocked() {
 	p.workers++
@@ -92,8 +71,8 @@ func (p *pool) worker() {
 	for {
 		for p.head == len(p.runs) {
 			p.runs, p.head = p.runs[:0], 0
-			if p.closed || p.workers-p.blocked > p.size {
-				p.workers-- // closed, or one too many since a blocked worker came back
+			if p.closed {
+				p.workers--
 				p.mu.Unlock()
 				return
 			}

@@ -3,38 +3,21 @@ package supervisor
 import (
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
-func TestPoolBlockingLendsItsWorker(t *testing.T) {
+func TestPoolAfterCloseARunGetsAGoroutineOfItsOwn(t *testing.T) {
 	p := newPool()
-	release := make(chan struct{})
-	var blocked sync.WaitGroup
-	// Every worker ends up waiting inside Blocking, as stopping children do.
-	for range p.size {
-		blocked.Add(1)
-		p.Schedule(func() { p.Blocking(func() { blocked.Done(); <-release }) })
-	}
-	blocked.Wait()
-	// Others still get served meanwhile.
-	var ran sync.WaitGroup
-	for range 10 * p.size {
-		ran.Add(1)
-		p.Schedule(ran.Done)
-	}
-	done := make(chan struct{})
-	go func() { ran.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("runs waited for the blocked workers")
-	}
-	close(release)
+	ran := make(chan struct{})
+	p.Schedule(func() { close(ran) })
+	<-ran
 	p.close()
 	p.wait()
-	// After close, a run still runs, on a goroutine of its own.
+	p.mu.Lock()
+	workers := p.workers
+	p.mu.Unlock()
+	require.Zero(t, workers, "close ends the workers once idle")
 	after := make(chan struct{})
 	p.Schedule(func() { close(after) })
 	<-after

@@ -151,14 +151,18 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			s.output = s.outputSink()
 		}
 	case *actor.Stopping:
-		// Every registration is asked to end; protoactor stops the children
-		// next, each reports Stopped once its registration has ended, and we
-		// report Stopped after the last of them.
+		// Every registration is ended as a CleanupAll ends it (dependents
+		// first), by messages: protoactor stops the children next, and each
+		// goes on reading its mailbox, holding its stop open until we have
+		// the outcome of its registration (recycle lets it go). We report
+		// Stopped after the last of them.
 		s.closing = true
 		s.unblock() // refused now
 		s.stopping = true
 		s.free.close()
-		s.endAll(ctx)
+		if s.shutdown == nil {
+			s.shutdown = s.cleanupAll(ctx, func(error) {})
+		}
 	case *actor.Stopped:
 		s.reg.each(func(e *entry) { s.finalize(e, e.h.Final()) })
 		s.rt.bus.close()
