@@ -96,6 +96,34 @@ func TestShutdownAndTreeStopEndDependentsFirst(t *testing.T) {
 	})
 }
 
+func TestTreeStopEndsADependedOnCustomResourceAfterItsDependents(t *testing.T) {
+	// A custom resource's child learns of it from its End alone, which a
+	// stop of the tree holds until the resource's dependents are gone: the
+	// child must still be there to read it, and the cleanup runs once,
+	// after them.
+	system := newSystem(t)
+	top, sup := spawnTree(t, system)
+	m := resman.Attach(system, sup)
+	ctx := ctxT(t)
+	f := filepath.Join(t.TempDir(), "order")
+	var cleanups atomic.Int32
+	require.NoError(t, m.RegisterCustomResource(ctx, "db", f, func(_ context.Context, v any) error {
+		cleanups.Add(1)
+		out, err := os.OpenFile(v.(string), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = out.WriteString("db\n")
+		return errors.Join(err, out.Close())
+	}))
+	require.NoError(t, m.Supervise(ctx, "app", termRecorder(f, "app"), resman.DependsOn(resman.KindCustomResource, "db")))
+	waitFiles(t, f+".app")
+	require.NoError(t, system.Root.StopFuture(top).Wait())
+	require.EqualValues(t, 1, cleanups.Load(), "the cleanup ran once")
+	require.Equal(t, []string{"app", "db"}, readOrder(t, f))
+	require.NoError(t, m.Shutdown(context.Background()))
+}
+
 func TestStopCascadesToDependents(t *testing.T) {
 	// The processes get a grace period a loaded machine cannot miss (b's
 	// trap must run for the order to show); the deaf task a short one.

@@ -158,9 +158,9 @@ func (ch *Child) End(sender actor.SenderContext, r *Reg, e *End) {
 	sender.Send(ch.PID, &ending{r: r, e: e})
 }
 
-// LetGo tells a stopping child that its parent has recorded the end of its
-// registration: its stop may finish. A child whose stop has finished
-// already (it had nothing left to end) drops it quietly.
+// LetGo tells a child that its parent has recorded the end of its
+// registration (or that it serves none) and is stopping: its stop, now or
+// to come, may finish. A child let go is never given another registration.
 func (ch *Child) LetGo() {
 	ch.c.tell(letGo{})
 }
@@ -188,6 +188,7 @@ type child struct {
 	started  bool               // Started ran once (a restart must not start twice)
 	stopping bool               // protoactor is stopping the child; it reads its mailbox until hold is let go
 	hold     *hold              // while stopping: keeps protoactor from finishing the stop
+	letGo    bool               // the parent let the child go (LetGo): its stop need not wait
 	cur      *Reg               // the registration adopted last
 }
 
@@ -239,27 +240,22 @@ func (c *child) Receive(ctx actor.Context) {
 		// resource must be gone before we report Stopped, because protoactor
 		// finalises the parent only after its last child. The child does
 		// not wait here: it holds the stop open (hold) and goes on reading
-		// its mailbox. The parent ends every registration as it stops (in
-		// dependency order), and lets the child go once it has the outcome.
+		// its mailbox. Only the parent knows when the child is done: it ends
+		// every registration as it stops, in dependency order (an End it
+		// holds may come much later, and is the first the child hears of a
+		// task or a custom resource), and lets the child go (LetGo) once it
+		// has the outcome, or at once if the child serves none.
 		c.stopping = true
-		c.hold = newHold(ctx, c)
-		c.tell(drained{})
-	case drained:
-		// Everything sent before the stop is read. A child with no
-		// registration left to end needs no word from its parent.
-		if r := c.cur; r == nil || r.finished() {
-			c.hold.release()
+		if !c.letGo {
+			c.hold = newHold(ctx, c)
 		}
 	case letGo:
+		c.letGo = true
 		if c.stopping {
 			c.hold.release()
 		}
 	}
 }
-
-// drained follows, in the child's mailbox, what was sent to it before it
-// began to stop.
-type drained struct{}
 
 // adopt takes up r if it is new, and returns it; nil if r has already
 // ended (a message meant for a registration the child is done with).

@@ -47,6 +47,7 @@ type parent struct {
 	reg      *Reg
 	ch       *Child
 	stopping bool
+	ended    bool // the child reported the registration's end
 	child    chan *actor.PID
 	got      chan any
 }
@@ -80,7 +81,7 @@ func (p *parent) Receive(ctx actor.Context) {
 		p.child <- p.ch.PID
 	case *next:
 		if msg.reg != nil {
-			p.reg = msg.reg
+			p.reg, p.ended = msg.reg, false
 			p.ch.Assign(ctx, msg.reg)
 		}
 		for _, s := range msg.ends {
@@ -92,10 +93,17 @@ func (p *parent) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		p.stopping = true
-		p.ch.End(ctx, p.reg, &End{})
-	case *Done:
-		if p.stopping {
+		if p.ended {
 			p.ch.LetGo()
+		} else {
+			p.ch.End(ctx, p.reg, &End{})
+		}
+	case *Done:
+		if msg.H == p.reg.H {
+			p.ended = true
+			if p.stopping {
+				p.ch.LetGo()
+			}
 		}
 		p.got <- msg.H.Final()
 	}

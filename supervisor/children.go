@@ -123,6 +123,16 @@ func (s *supervisor) trimFree() {
 
 // retire stops a free child; a Shutdown's reply waits for it to be gone.
 func (s *supervisor) retire(ch *actors.Child) {
+	ch.LetGo() // it serves no registration
 	s.system.Root.Stop(ch.PID)
 	s.dying[ch.PID.Id] = struct{}{}
+}
+
+// releaseFree lets the free children go as the tree stops: they serve no
+// registration, so protoactor's stop of them need not wait.
+func (s *supervisor) releaseFree() {
+	for _, ch := range s.free.stack {
+		ch.LetGo()
+	}
+	s.free.stack = nil
 }

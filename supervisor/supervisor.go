@@ -160,6 +160,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.unblock() // refused now
 		s.stopping = true
 		s.free.close()
+		s.releaseFree()
 		if s.shutdown == nil {
 			s.shutdown = s.cleanupAll(ctx, func(error) {})
 		}
