@@ -143,9 +143,9 @@ func Spawn(parent actor.SpawnerContext, opts Options) *Child {
 // Assign gives r to the child, whose previous registration (if any) must
 // have ended. A process is adopted at once (a message): its exit is
 // watched from the start. Other kinds cost the child nothing until their
-// End, which carries them; so a parent that stops must first send an End
-// for every registration it assigned and has not ended (the child reads
-// it even as it stops).
+// End, which carries them. So a parent that stops must send an End for
+// every registration it assigned and has not ended (the child reads it even
+// as it stops), and let each child go (LetGo) once it has the outcome.
 func (ch *Child) Assign(sender actor.SenderContext, r *Reg) {
 	r.c = ch.c
 	if r.res.eager() {

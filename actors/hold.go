@@ -13,8 +13,8 @@ import (
 // delivering the actor's user messages. A hold is such a child: a process
 // of its own in the process registry, spawned in the child's Stopping, that
 // protoactor stops with the child's other children. It answers that stop
-// with Terminated only once the child lets it go (release), when the
-// registration has ended. Both the stop and the release come from the
+// with Terminated only once the child lets it go (release), when its parent
+// has let the child go (LetGo). Both the stop and the release come from the
 // child's own mailbox run, so a hold needs no lock.
 type hold struct {
 	c        *child
