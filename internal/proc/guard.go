@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/resman-dev/resman/internal/queue"
@@ -37,16 +38,18 @@ END {
 `
 
 // Guard runs the host-death watcher. The first Add starts the watcher
-// process; a queue's goroutine (owned by the Guard) feeds it, so Add and
-// Remove never block.
+// process before it returns (a fork and exec, beside the start of the
+// process it guards), so a process is never left unguarded for as long as
+// the watcher takes to start; a queue's goroutine (owned by the Guard)
+// feeds it, so Add and Remove never block after that.
 type Guard struct {
 	logger *slog.Logger
 	q      *queue.Queue[string]
+	once   sync.Once // starts the watcher
 
-	// Owned by the queue's goroutine.
-	started bool
-	w       io.WriteCloser
-	cmd     *exec.Cmd
+	// Set by once; then used by the queue's goroutine alone.
+	w   io.WriteCloser // nil until once ran
+	cmd *exec.Cmd
 }
 
 // NewGuard returns a Guard; nothing runs until the first Add.
@@ -57,13 +60,31 @@ func NewGuard(logger *slog.Logger) *Guard {
 }
 
 // AddGroup asks the watcher to kill process group pgid if the host dies.
-func (g *Guard) AddGroup(pgid int) { g.q.Push("+ " + strconv.Itoa(pgid)) }
+func (g *Guard) AddGroup(pgid int) {
+	g.start()
+	g.q.Push("+ " + strconv.Itoa(pgid))
+}
 
 // RemoveGroup withdraws pgid; call it before the group's leader is reaped.
 func (g *Guard) RemoveGroup(pgid int) { g.q.Push("- " + strconv.Itoa(pgid)) }
 
 // AddCgroup asks the watcher to write cgroup.kill in dir if the host dies.
-func (g *Guard) AddCgroup(dir string) { g.q.Push("+ " + dir) }
+func (g *Guard) AddCgroup(dir string) {
+	g.start()
+	g.q.Push("+ " + dir)
+}
+
+// start starts the watcher once.
+func (g *Guard) start() {
+	g.once.Do(func() {
+		w, cmd, err := startWatcher()
+		if err != nil {
+			g.logger.Error("resman: cannot start the host-death watcher; only the parent-death signal guards against a host crash", "err", err)
+			w = nopWriter{}
+		}
+		g.w, g.cmd = w, cmd
+	})
+}
 
 // RemoveCgroup withdraws dir.
 func (g *Guard) RemoveCgroup(dir string) { g.q.Push("- " + dir) }
@@ -76,14 +97,8 @@ func (g *Guard) Close() { g.q.Close() }
 func (g *Guard) Done() <-chan struct{} { return g.q.Done() }
 
 func (g *Guard) write(lines []string) {
-	if !g.started {
-		g.started = true
-		w, cmd, err := startWatcher()
-		if err != nil {
-			g.logger.Error("resman: cannot start the host-death watcher; only the parent-death signal guards against a host crash", "err", err)
-			w = nopWriter{}
-		}
-		g.w, g.cmd = w, cmd
+	if g.w == nil {
+		return // nothing was added: nothing to withdraw
 	}
 	for _, line := range lines {
 		if _, err := io.WriteString(g.w, line+"\n"); err != nil {

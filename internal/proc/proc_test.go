@@ -203,6 +203,16 @@ func TestGuardScriptQuits(t *testing.T) {
 	require.False(t, GroupEmpty(g.Process.Pid, Stamp{}), "a clean quit kills nothing")
 }
 
+func TestGuardAddStartsTheWatcherBeforeItReturns(t *testing.T) {
+	// A host killed right after it started a process must find the
+	// watcher running already, not about to be started by the queue.
+	g := NewGuard(slog.New(slog.DiscardHandler))
+	defer func() { g.Close(); <-g.Done() }()
+	g.AddGroup(123456)
+	require.NotNil(t, g.cmd, "the first Add started the watcher")
+	require.NoError(t, g.cmd.Process.Signal(syscall.Signal(0)), "and it is running")
+}
+
 func TestGuardAddRemoveClose(t *testing.T) {
 	g := NewGuard(slog.New(slog.DiscardHandler))
 	for i := range 2000 {
