@@ -75,8 +75,14 @@ func (p *process) done() {
 
 // ProcessReg returns the registration of cmd.
 func ProcessReg(key string, cmd *exec.Cmd, cfg ProcessConfig) *Reg {
-	return newReg(messages.KindProcess, key, &process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
-		reaper: cfg.Reaper, cut: make(chan time.Time, 1), now: make(chan struct{}), reaped: make(chan struct{})})
+	return newReg(messages.KindProcess, key, newProcess(process{cmd: cmd, launch: cfg.Start, watch: cfg.Watch, cgs: cfg.Cgroups, guard: cfg.Guard,
+		reaper: cfg.Reaper}))
+}
+
+// newProcess returns p with its channels made.
+func newProcess(p process) *process {
+	p.cut, p.now, p.reaped = make(chan time.Time, 1), make(chan struct{}), make(chan struct{})
+	return &p
 }
 
 // eager: a process's exit is watched from the moment it is registered.

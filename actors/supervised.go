@@ -144,14 +144,13 @@ func (s *supervised) startRun(r *Reg) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = ro.outW, ro.errW
-	p := &process{cmd: cmd, launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc,
-		cut: make(chan time.Time, 1), now: make(chan struct{}), reaped: make(chan struct{}),
+	p := newProcess(process{cmd: cmd, launch: true, cgs: s.cfg.Cgroups, guard: s.cfg.Guard, reaper: s.cfg.Reaper, lc: r.lc,
 		onRun: func(pid int) { s.out.started(ro, r.H.Key, pid) },
 		// The run's end waits until its last lines are delivered (for up to
 		// captureGrace): whoever learns of the end (WaitProcess, events, a
 		// program that exits when its processes have) has had them. after
 		// runs on the goroutine that reaped the run, never in Receive.
-		after: func() { s.out.ended(ro) }}
+		after: func() { s.out.ended(ro) }})
 	c := r.c
 	if err := p.begin(r.H, r.opts(), c.tell, func(msg any) { c.tell(&runEnded{s: s, run: p, ex: msg.(*Exited)}) }); err != nil {
 		ro.failed()
