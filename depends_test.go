@@ -297,3 +297,33 @@ func TestUndoOfACustomResourceOthersDependOn(t *testing.T) {
 	require.NoError(t, m.CleanupAll(ctx))
 	require.Zero(t, cleaned.Load(), "nor cleaned up: it is its caller's")
 }
+
+func TestCleanupAllGivesADependencyAGracePeriodOfItsOwnOnceItsTurnComes(t *testing.T) {
+	// Both tasks ignore their cancellation. The dependent takes the whole
+	// of the sweep's grace period; the dependency's turn comes after it,
+	// with a grace period of its own, and it too is reported timed out:
+	// CleanupAll neither hangs nor cuts the dependency's time short.
+	const grace = 300 * time.Millisecond
+	m := newManager(t, resman.WithDefaultTimeout(grace))
+	ctx := ctxT(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stubborn := func(context.Context) error { <-release; return nil }
+	_, err := m.Go(ctx, "dependency", stubborn)
+	require.NoError(t, err)
+	_, err = m.Go(ctx, "dependent", stubborn, resman.DependsOn(resman.KindTask, "dependency"))
+	require.NoError(t, err)
+
+	begun := time.Now()
+	err = m.CleanupAll(ctx)
+	took := time.Since(begun)
+	require.ErrorIs(t, err, resman.ErrTimeout)
+	for _, key := range []string{"dependency", "dependent"} {
+		require.Contains(t, err.Error(), fmt.Sprintf("%q", key), "each is reported timed out")
+	}
+	require.GreaterOrEqual(t, took, 2*grace, "one grace period each, one after the other")
+	require.Less(t, took, 2*grace+5*time.Second)
+	st, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Empty(t, st.Tasks)
+}

@@ -41,10 +41,12 @@ type Reg struct {
 	lc     messages.Lifecycle // set before Assign; read-only after
 	c      *child             // the child it was assigned to; set by Assign
 
-	// endAsked: an End was accepted (owned by the child's Receive). The
-	// first End, or the child's own stop, ends the resource or hands it
-	// back; later ones are ignored, so that happens once, never both.
+	// Owned by the child's Receive. endAsked: an End was accepted; the
+	// first End ends the resource or hands it back, later ones are
+	// ignored, so that happens once, never both. over: the outcome was
+	// reported (or the start failed): nothing is left to end.
 	endAsked bool
+	over     bool
 	unhook   func() // a task: removes the supervisor's return hook; nil if none
 	done     Done   // the report that it has ended, made with it
 }
@@ -87,30 +89,45 @@ func (r *Reg) ReleaseFreesKey() bool {
 	return false
 }
 
-// finish records the outcome in the handle and tells the supervisor
-// (Done). Only the first call counts: the child's goroutines may race to
-// report one (a task's return and its grace timer), and the handle's
-// compare-and-swap decides.
+// finish ends the registration with outcome e. Any goroutine of the
+// child's calls it: it tells the child (finished), and the child's Receive
+// concludes. Only the first outcome counts (a task's return and its grace
+// period's end may both come): the child decides, in Receive.
 func (r *Reg) finish(e *Ended) {
-	if r.H.final.CompareAndSwap(nil, e) {
-		r.done.Out = e
-		r.c.report(&r.done)
+	r.c.tell(&finished{r: r, out: e})
+}
+
+// conclude records the outcome in the handle and reports it to the
+// supervisor (Done), once: later outcomes are dropped. Receive only.
+func (r *Reg) conclude(e *Ended) {
+	if r.over {
+		return
 	}
+	r.over = true
+	r.H.final.Store(e)
+	r.done.Out = e
+	r.c.report(&r.done)
 }
 
 // abandon marks a registration with nothing to end (its start failed).
+// Receive only.
 func (r *Reg) abandon() {
-	r.H.final.CompareAndSwap(nil, abandoned)
+	r.over = true
+	r.H.final.Store(abandoned)
 }
 
-// finished reports whether the registration has an outcome (or was
-// abandoned): nothing is left to end.
-func (r *Reg) finished() bool { return r.H.final.Load() != nil }
-
-// reportStart records the outcome of a start in the handle, then reports it.
+// reportStart records the outcome of a start in the handle, then reports
+// it. Receive only; a goroutine of the child's uses relayStart.
 func (r *Reg) reportStart(st *Started) {
 	r.H.start.Store(st)
 	r.c.report(st)
+}
+
+// relayStart is reportStart from a goroutine of the child's: the child
+// reports it.
+func (r *Reg) relayStart(st *Started) {
+	r.H.start.Store(st)
+	r.c.relay(st)
 }
 
 func (r *Reg) opts() *Options { return &r.c.opts }
@@ -130,14 +147,17 @@ func Spawn(parent actor.SpawnerContext, opts Options) *Child {
 	}
 	c := &child{opts: opts}
 	// The same *child serves any re-incarnation, so a restart loses nothing.
-	// A lock-free mailbox is also the smallest: one node, where the default
-	// starts with a ring of ten slots.
-	popts := []actor.PropsOption{actor.WithMailbox(actor.UnboundedLockfree())}
+	popts := []actor.PropsOption{actor.WithMailbox(newMailbox)}
 	if opts.Dispatcher != nil {
 		popts = append(popts, actor.WithDispatcher(opts.Dispatcher))
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return c }, popts...)
-	return &Child{PID: parent.Spawn(props), c: c}
+	pid := parent.Spawn(props)
+	// Resolved here, not in Started, so that the child can be told things
+	// (tell) as soon as Spawn returns: a task's hooks relay through it.
+	c.self = pid
+	c.mailbox, _ = parent.ActorSystem().ProcessRegistry.Get(pid)
+	return &Child{PID: pid, c: c}
 }
 
 // Assign gives r to the child, whose previous registration (if any) must
@@ -146,16 +166,22 @@ func Spawn(parent actor.SpawnerContext, opts Options) *Child {
 // End, which carries them. So a parent that stops must send an End for
 // every registration it assigned and has not ended (the child reads it even
 // as it stops), and let each child go (LetGo) once it has the outcome.
-func (ch *Child) Assign(sender actor.SenderContext, r *Reg) {
+func (ch *Child) Assign(r *Reg) {
 	r.c = ch.c
 	if r.res.eager() {
-		sender.Send(ch.PID, &adopt{r: r})
+		ch.c.tell(&adopt{r: r})
 	}
 }
 
 // End asks the child to end r, the registration it was assigned last.
-func (ch *Child) End(sender actor.SenderContext, r *Reg, e *End) {
-	sender.Send(ch.PID, &ending{r: r, e: e})
+func (ch *Child) End(r *Reg, e *End) {
+	ch.c.tell(&ending{r: r, e: e})
+}
+
+// Lapse tells the child that the grace period of the sweep that ended r
+// (an End with Swept) is over: a task still running is reported timed out.
+func (ch *Child) Lapse(r *Reg) {
+	ch.c.tell(&lapse{r: r, sweep: true})
 }
 
 // LetGo tells a child that its parent has recorded the end of its
@@ -177,14 +203,30 @@ type ending struct {
 	e *End
 }
 
+// finished carries an outcome from a goroutine of the child's (finish).
+type finished struct {
+	r   *Reg
+	out *Ended
+}
+
+// relayed carries a report from a goroutine to the child, which reports it.
+type relayed struct{ msg any }
+
+// lapse: r's grace period is over. sweep: the sweep's (Child.Lapse), else
+// the task's own timer's.
+type lapse struct {
+	r     *Reg
+	sweep bool
+}
+
 // child is the actor behind one registration at a time. Its fields are
 // owned by its Receive; those set in Started are only read elsewhere.
 type child struct {
 	opts     Options
 	system   *actor.ActorSystem // set in Started
 	parent   *actor.PID         // set in Started
-	self     *actor.PID         // set in Started
-	mailbox  actor.Process      // set in Started: the child's own process, for tell
+	self     *actor.PID         // set by Spawn
+	mailbox  actor.Process      // set by Spawn: the child's own process, for tell
 	started  bool               // Started ran once (a restart must not start twice)
 	stopping bool               // protoactor is stopping the child; it reads its mailbox until hold is let go
 	hold     *hold              // while stopping: keeps protoactor from finishing the stop
@@ -208,13 +250,25 @@ func (c *child) Receive(ctx actor.Context) {
 		c.started = true
 		c.system = ctx.ActorSystem()
 		c.parent = ctx.Parent()
-		c.self = ctx.Self()
-		c.mailbox, _ = c.system.ProcessRegistry.Get(c.self)
 	case *adopt:
 		c.adopt(msg.r)
 	case *ending:
 		if r := c.adopt(msg.r); r != nil {
 			c.requestEnd(r, msg.e)
+		}
+	case *finished:
+		msg.r.conclude(msg.out)
+	case *relayed:
+		c.report(msg.msg)
+	case *lapse:
+		if r := c.cur; r == msg.r {
+			if k, ok := r.res.(*task); ok {
+				k.lapse(r, msg)
+			}
+		}
+	case *taskReturned:
+		if r := c.cur; r == msg.r {
+			r.res.(*task).ended(r)
 		}
 	case *End:
 		// From the child's own goroutines (a failed ready check).
@@ -263,7 +317,7 @@ func (c *child) adopt(r *Reg) *Reg {
 	if r == c.cur {
 		return r
 	}
-	if r.finished() {
+	if r.over {
 		return nil
 	}
 	c.cur = r
@@ -284,14 +338,14 @@ func (c *child) requestEnd(r *Reg, e *End) {
 		return
 	}
 	r.endAsked = true
-	if r.finished() {
+	if r.over {
 		return // nothing left to end (a start that failed)
 	}
 	defer func() {
 		// Should ending panic, the registration still ends, as a failure
 		// the supervisor reports, and the child's stop cannot hang on it.
 		if p := recover(); p != nil {
-			r.finish(&Ended{Mode: e.Mode, Err: &messages.PanicError{Value: p, Stack: debug.Stack()}})
+			r.conclude(&Ended{Mode: e.Mode, Err: &messages.PanicError{Value: p, Stack: debug.Stack()}})
 		}
 	}()
 	r.res.end(r, e)
@@ -304,7 +358,13 @@ func (c *child) tell(msg any) {
 	c.mailbox.SendUserMessage(c.self, msg)
 }
 
-// report sends msg to the supervisor. Safe from any goroutine once Started ran.
+// report sends msg to the supervisor. Receive only: the child reports
+// what its goroutines tell it, in the order it learns it.
 func (c *child) report(msg any) {
 	c.system.Root.Send(c.parent, msg)
+}
+
+// relay has the child report msg (relayed); from any goroutine.
+func (c *child) relay(msg any) {
+	c.tell(&relayed{msg: msg})
 }

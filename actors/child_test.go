@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,26 +78,26 @@ func (p *parent) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		p.ch = Spawn(ctx, Options{DefaultTimeout: time.Second})
-		p.ch.Assign(ctx, p.reg)
+		p.ch.Assign(p.reg)
 		p.child <- p.ch.PID
 	case *next:
 		if msg.reg != nil {
 			p.reg, p.ended = msg.reg, false
-			p.ch.Assign(ctx, msg.reg)
+			p.ch.Assign(msg.reg)
 		}
 		for _, s := range msg.ends {
 			r := s.r
 			if r == nil {
 				r = p.reg
 			}
-			p.ch.End(ctx, r, s.e)
+			p.ch.End(r, s.e)
 		}
 	case *actor.Stopping:
 		p.stopping = true
 		if p.ended {
 			p.ch.LetGo()
 		} else {
-			p.ch.End(ctx, p.reg, &End{})
+			p.ch.End(p.reg, &End{})
 		}
 	case *Done:
 		if msg.H == p.reg.H {
@@ -238,4 +239,43 @@ func TestAStoppingChildReadsItsMailboxUntilItsResourceHasEnded(t *testing.T) {
 	system.Root.Send(child, &KillNow{})
 	require.NoError(t, <-stopped)
 	require.NotNil(t, reg.H.Final(), "ended before the child stopped")
+}
+
+// racer ends its resource from two goroutines at once, each with an outcome
+// of its own: a task's return and its grace period's end, say.
+type racer struct{ first, second *Ended }
+
+func (r *racer) eager() bool      { return false }
+func (r *racer) start(*Reg, bool) {}
+
+func (r *racer) end(g *Reg, e *End) {
+	var ready sync.WaitGroup
+	ready.Add(2)
+	for _, out := range []*Ended{r.first, r.second} {
+		go func() {
+			ready.Done()
+			ready.Wait()
+			g.finish(out)
+		}()
+	}
+}
+
+func TestTheChildReportsOneOutcomeOfTwoThatRace(t *testing.T) {
+	// Goroutines report to the child, never to the parent: the child takes
+	// the first outcome it reads, reports it once, and drops the other.
+	for range 50 {
+		res := &racer{first: &Ended{Mode: EndStop}, second: &Ended{Mode: EndStop, Err: messages.ErrTimeout}}
+		system, parentPID, _, got, reg := spawn(t, res)
+		system.Root.Send(parentPID, ends(&End{Mode: EndStop}))
+		var out any
+		select {
+		case out = <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no outcome reported")
+		}
+		require.True(t, out == res.first || out == res.second, "one of the two outcomes")
+		require.Same(t, out, reg.H.Final(), "the handle holds the outcome reported")
+		require.NoError(t, system.Root.StopFuture(parentPID).Wait())
+		require.Empty(t, got, "a second outcome was reported")
+	}
 }

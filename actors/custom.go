@@ -27,7 +27,7 @@ func (r *custom) start(*Reg, bool) {}
 
 func (r *custom) end(g *Reg, e *End) {
 	if e.Mode == EndRelease {
-		g.finish(&Ended{Mode: EndRelease, Resource: r.value})
+		g.conclude(&Ended{Mode: EndRelease, Resource: r.value})
 		return
 	}
 	go r.run(g, g.opts().timeout(e.grace(g.lc))) // owned by the child; ends within the grace period

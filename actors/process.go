@@ -137,7 +137,7 @@ func (p *process) start(r *Reg, closing bool) {
 		return
 	}
 	p.lc = r.lc
-	if err := p.begin(r.H, r.opts(), r.c.tell, r.c.report); err != nil {
+	if err := p.begin(r.H, r.opts(), r.c.tell, r.c.relay); err != nil {
 		r.reportStart(&Started{H: r.H, Err: err})
 		r.abandon()
 		return
@@ -171,7 +171,7 @@ func (p *process) checkReady(r *Reg) {
 		r.c.tell(&End{H: r.H})
 		return
 	}
-	r.reportStart(&Started{H: r.H, PID: p.cmd.Process.Pid, Ready: true})
+	r.relayStart(&Started{H: r.H, PID: p.cmd.Process.Pid, Ready: true})
 }
 
 // begin starts cmd (when it is to be launched) and watches it: the watch

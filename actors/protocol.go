@@ -38,9 +38,10 @@ type End struct {
 	Mode    EndMode
 	Timeout time.Duration  // grace period; zero: the default
 	Signal  syscall.Signal // processes: the first signal; zero: SIGTERM
-	// Deadline, if not nil, is the grace period's end shared by a sweep
-	// (tasks use it instead of a timer of their own); Timeout is then zero.
-	Deadline *Deadline
+	// Swept: the sweep that sent it (a CleanupAll's, with the default grace
+	// period; Timeout is zero) tells the child when that period is over
+	// (Child.Lapse), so that a task needs no timer of its own.
+	Swept bool
 }
 
 // grace is the end's grace period: the request's, else the registration's

@@ -392,7 +392,7 @@ func (s *supervised) end(r *Reg, e *End) {
 	default:
 		// Between runs: a stop during a backoff wait cancels the restart; an
 		// unregister hands back the last run's cmd, reaped.
-		r.finish(&Ended{Mode: e.Mode, State: s.last, Cmd: s.lastCmd})
+		r.conclude(&Ended{Mode: e.Mode, State: s.last, Cmd: s.lastCmd})
 	}
 }
 

@@ -9,13 +9,23 @@ import (
 
 // task is the resource of a task registration. An idle task costs no
 // goroutine and no child work: the task itself calls back when fn returns.
+// Its fields past t are owned by the child's Receive.
 type task struct {
-	t *messages.Task
+	t        *messages.Task
+	grace    time.Duration // once ending: the grace period
+	timer    *time.Timer   // once ending with a grace period of its own: sends lapse
+	swept    bool          // once ending: the sweep's Lapse ends the grace period instead
+	returned taskReturned  // what the OnDone hook sends: it runs once
 }
+
+// taskReturned: a task that the child is ending has returned.
+type taskReturned struct{ r *Reg }
 
 // TaskReg returns the registration of t. Until its child begins ending it,
 // a return of fn on its own is reported with report (an *Exited), from fn's
-// goroutine.
+// goroutine before Done is closed. That is the supervisor's own watch of
+// the task, set up as it registers it, not a report of the child's: whoever
+// saw Done closed and asks the supervisor next finds the task exited.
 func TaskReg(key string, t *messages.Task, report func(msg any)) *Reg {
 	r := newReg(messages.KindTask, key, &task{t: t})
 	watchReturn(r, t, report)
@@ -36,30 +46,41 @@ func (k *task) start(*Reg, bool) {}
 func (k *task) end(r *Reg, e *End) {
 	r.unhook()
 	if e.Mode == EndRelease {
-		r.finish(&Ended{Mode: EndRelease, Task: k.t})
+		r.conclude(&Ended{Mode: EndRelease, Task: k.t})
 		return
 	}
 	k.t.Cancel()
-	// No goroutine waits: the task's own return finishes, or a timer does
-	// (the sweep's, if it has one).
-	if e.Deadline != nil && r.lc.Grace == 0 && e.Deadline.add(r) {
-		k.t.OnDone(func(error) { r.finish(cancelled) })
-		return
+	k.grace = r.opts().timeout(e.grace(r.lc))
+	// No goroutine waits: the task's return tells the child, or the end of
+	// the grace period does (the sweep's, if it has one).
+	if e.Swept && r.lc.Grace == 0 {
+		k.swept = true
+	} else {
+		c := r.c
+		k.timer = time.AfterFunc(k.grace, func() { c.tell(&lapse{r: r}) })
 	}
-	grace := r.opts().timeout(e.grace(r.lc))
-	timer := time.AfterFunc(grace, func() { k.timedOut(r, grace) })
-	k.t.OnDone(func(error) {
-		timer.Stop()
-		r.finish(cancelled)
-	})
+	k.returned.r = r
+	k.t.OnDone(func(error) { r.c.tell(&k.returned) })
 }
 
-// timedOut reports a task still running at the end of its grace period.
-func (k *task) timedOut(r *Reg, grace time.Duration) {
-	// Goroutines cannot be killed: report it, and do not forget it.
+// ended handles the return of a task that the child is ending.
+func (k *task) ended(r *Reg) {
+	if k.timer != nil {
+		k.timer.Stop()
+	}
+	r.conclude(cancelled)
+}
+
+// lapse handles the end of the grace period: a task still running is
+// reported timed out. Goroutines cannot be killed: it is reported, not
+// forgotten.
+func (k *task) lapse(r *Reg, l *lapse) {
+	if r.over || (l.sweep && !k.swept) || (!l.sweep && k.timer == nil) {
+		return // it returned, or the lapse is not its grace period's
+	}
 	r.opts().Logger.Warn("resman: task ignored its cancellation past the grace period; it is still running",
-		"key", r.H.Key, "grace", grace)
-	r.finish(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: task still running after %v (its goroutine ignores cancellation)", messages.ErrTimeout, grace)})
+		"key", r.H.Key, "grace", k.grace)
+	r.conclude(&Ended{Mode: EndStop, Err: fmt.Errorf("%w: task still running after %v (its goroutine ignores cancellation)", messages.ErrTimeout, k.grace)})
 }
 
 // cancelled is the outcome of every task that returned within its grace

@@ -42,7 +42,14 @@ func (s *supervisor) drop(e *entry) {
 		if d.held != nil && len(d.dependents) == 0 && !d.gone {
 			req := d.held
 			d.held = nil
-			d.child.End(s.system.Root, d.reg, req)
+			if req.Swept {
+				// The sweep's grace period began when it held this End:
+				// the end gets a grace period of its own from now.
+				own := *req
+				own.Swept = false
+				req = &own
+			}
+			d.child.End(d.reg, req)
 		}
 	}
 	e.deps = nil

@@ -68,7 +68,7 @@ func (s *supervisor) track(ctx actor.Context, req any, r *actors.Reg, pending bo
 		init(e)
 	}
 	e.child = s.takeChild(ctx)
-	e.child.Assign(ctx, r)
+	e.child.Assign(r)
 	s.reg.add(e)
 	s.link(e)
 	if !pending {
@@ -142,7 +142,7 @@ func (s *supervisor) registerTask(ctx actor.Context, msg *messages.RegisterTask)
 
 // trackTask registers t; a return of fn on its own comes back as Exited.
 func (s *supervisor) trackTask(ctx actor.Context, req any, key string, t *messages.Task, lc messages.Lifecycle) {
-	s.track(ctx, req, actors.TaskReg(key, t, s.toSelf).WithLifecycle(lc), false, nil)
+	s.track(ctx, req, actors.TaskReg(key, t, s.tell).WithLifecycle(lc), false, nil)
 }
 
 func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
@@ -165,7 +165,7 @@ func (s *supervisor) goTask(ctx actor.Context, msg *messages.Go) {
 		respond(ctx, &messages.GoResponse{Task: t})
 		return
 	}
-	r := actors.SupervisedTaskReg(msg.Context, msg.Key, msg.Fn, msg.Lifecycle, s.toSelf)
+	r := actors.SupervisedTaskReg(msg.Context, msg.Key, msg.Fn, msg.Lifecycle, s.tell)
 	pending := msg.Lifecycle.Ready != nil // Go returns once the first run is ready
 	to := ctx.Sender()
 	s.track(ctx, msg, r, pending, func(e *entry) {
@@ -420,7 +420,7 @@ func (s *supervisor) beginEnd(ctx actor.Context, e *entry, op string, req *actor
 		s.stopDependents(ctx, e, req, collect)
 		return
 	}
-	e.child.End(ctx, e.reg, req)
+	e.child.End(e.reg, req)
 }
 
 // done finalizes a registration whose child reported its outcome, and
@@ -589,9 +589,11 @@ func (c *cleanup) check() {
 func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
 	c := &cleanup{done: []func(error){done}}
 	// One End for all (a child only reads it), with one timer for the tasks'
-	// grace period, stopped once everything has ended.
-	end := &actors.End{Mode: actors.EndStop, Deadline: actors.NewDeadline(s.cfg.DefaultTimeout)}
-	c.done = append(c.done, func(error) { end.Deadline.Stop() })
+	// grace period, stopped once everything has ended: when it fires, the
+	// children of the tasks still ending are told (lapsed).
+	end := &actors.End{Mode: actors.EndStop, Swept: true}
+	timer := time.AfterFunc(s.cfg.DefaultTimeout, func() { s.tell(&sweepLapsed{c: c}) })
+	c.done = append(c.done, func(error) { timer.Stop() })
 	s.reg.each(func(e *entry) {
 		switch {
 		case !e.ending:
@@ -605,6 +607,23 @@ func (s *supervisor) cleanupAll(ctx actor.Context, done func(error)) *cleanup {
 	})
 	c.check()
 	return c
+}
+
+// sweepLapsed: the grace period of sweep c is over.
+type sweepLapsed struct{ c *cleanup }
+
+// lapsed tells the children of the tasks that sweep c is still ending that
+// its grace period is over: each reports its task timed out unless it has
+// returned (or has a grace period of its own).
+func (s *supervisor) lapsed(c *cleanup) {
+	if c.finished {
+		return
+	}
+	s.reg.each(func(e *entry) {
+		if e.sweep == c && e.h.Kind == messages.KindTask {
+			e.child.Lapse(e.reg)
+		}
+	})
 }
 
 func (s *supervisor) onShutdown(ctx actor.Context) {

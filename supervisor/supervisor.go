@@ -116,7 +116,7 @@ type supervisor struct {
 	free     freeChildren        // children whose registration has ended, for the next ones
 	drained  []func()            // run once dying is empty (a Shutdown's reply)
 	opts     actors.Options
-	toSelf   func(msg any)       // sends msg to the supervisor; safe from any goroutine
+	mailbox  actor.Process       // the supervisor's own process, for tell; set in Started
 	output   func(*output.Batch) // where supervised processes' output goes (outputSink); set in Started
 	guard    *proc.Guard         // kills the tracked process groups if the host dies; closed at Stopped
 
@@ -146,8 +146,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			s.self = ctx.Self()
 			s.rt.bus = newBus(s.system, s.cfg.EventHook, s.cfg.Logger)
 			s.opts = actors.Options{DefaultTimeout: s.cfg.DefaultTimeout, Logger: s.cfg.Logger, Dispatcher: s.rt.pool}
-			root, self := s.system.Root, s.self
-			s.toSelf = func(msg any) { root.Send(self, msg) }
+			s.mailbox, _ = s.system.ProcessRegistry.Get(s.self)
 			s.output = s.outputSink()
 		}
 	case *actor.Stopping:
@@ -194,6 +193,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.onRestartDone(msg)
 	case *trimFree:
 		s.trimFree()
+	case *sweepLapsed:
+		s.lapsed(msg.c)
 
 	// Requests.
 	case *messages.RegisterProcess:
@@ -283,4 +284,12 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		}
 		respond(ctx, &messages.UnsubscribeResponse{})
 	}
+}
+
+// tell sends msg to the supervisor itself, from any goroutine once Started
+// ran. It posts to the supervisor's mailbox directly: once the supervisor
+// has stopped the message is dropped quietly, where a send by PID would be
+// a dead letter.
+func (s *supervisor) tell(msg any) {
+	s.mailbox.SendUserMessage(s.self, msg)
 }
