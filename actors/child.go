@@ -17,7 +17,9 @@ type resource interface {
 	// launch something must not (it reports a failed start instead).
 	start(r *Reg, closing bool)
 	// end starts ending the resource and returns at once; slow work runs in
-	// a goroutine (or a callback) owned by the child, which calls r.finish.
+	// a goroutine (or a callback) owned by the child, which reports the
+	// outcome to the child (r.finish); an outcome known at once is
+	// concluded in place (r.conclude).
 	end(r *Reg, e *End)
 	// eager reports whether the child must adopt the registration at once
 	// (a process: its exit is watched from the start). Others are adopted

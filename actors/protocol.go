@@ -1,7 +1,11 @@
 // Package actors holds resman's child actors: one per tracked resource. A
 // child owns its resource: it signals, waits, cancels and runs the cleanup
-// function, always in a goroutine of its own so that no Receive blocks, and
-// reports back to its parent, the supervisor, with the messages in this file.
+// function, always in a goroutine of its own so that no Receive blocks.
+// Those goroutines report to the child by message, and the child reports
+// to its parent, the supervisor, with the messages in this file. A task's
+// own goroutine is not the child's: the supervisor watches its return on
+// its own (TaskReg), and the child, once it ends the task, hears of its
+// return by message.
 //
 // Users who spawn resman's supervisor under their own actor never need this
 // package; it is exported for the supervisor package.
@@ -141,7 +145,7 @@ type Handle struct {
 	Kind  messages.Kind
 	Key   string
 	Owner any                     // the parent's record of the registration: only the parent touches it
-	final atomic.Pointer[Ended]   // set once, by the child, before it stops
+	final atomic.Pointer[Ended]   // set once, by the child's Receive, before it reports Done
 	start atomic.Pointer[Started] // set once, by the child, before it reports Started
 }
 
@@ -152,11 +156,12 @@ type Handle struct {
 func (h *Handle) StartResult() *Started { return h.start.Load() }
 
 // Final returns the registration's outcome once the child has one, else nil.
-// It is set before the child reports Done, and before it can stop. The
-// supervisor reads it only for a child whose Terminated came before its
-// Done (and at its own Stopped): this is the one atomic the supervisor and
-// a child share about an outcome. The child's goroutines also decide with
-// it which report of an outcome counts: the first to set it (Reg.finish).
+// The child's Receive sets it before it reports Done, and before it can
+// stop. The supervisor reads it only for a child whose Terminated came
+// before its Done (and at its own Stopped): this is the one atomic the
+// supervisor and a child share about an outcome. Which of several outcomes
+// counts (a task's return, its grace period's end) the child decides in its
+// Receive: the first it reads (Reg.conclude).
 func (h *Handle) Final() *Ended {
 	if e := h.final.Load(); e != abandoned {
 		return e
