@@ -155,8 +155,8 @@ func Spawn(parent actor.SpawnerContext, opts Options) *Child {
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return c }, popts...)
 	pid := parent.Spawn(props)
-	// Resolved here, not in Started, so that the child can be told things
-	// (tell) as soon as Spawn returns: a task's hooks relay through it.
+	// Resolved here, not in Started, so that the parent posts to the child
+	// (Assign, End, Lapse) without a lookup by PID, as soon as Spawn returns.
 	c.self = pid
 	c.mailbox, _ = parent.ActorSystem().ProcessRegistry.Get(pid)
 	return &Child{PID: pid, c: c}
