@@ -20,6 +20,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/resman-dev/resman"
+	"github.com/resman-dev/resman/internal/baseline"
 )
 
 // Benchmarks, each beside its baseline: the raw protoactor round trip, raw
@@ -203,25 +204,7 @@ func BenchmarkCleanupAllStubborn(b *testing.B) {
 func BenchmarkCleanupAllTasks(b *testing.B) {
 	const n = 10000
 	coop := func(ctx context.Context) error { <-ctx.Done(); return nil }
-	b.Run("raw=cancel+waitgroup", func(b *testing.B) {
-		for range b.N {
-			b.StopTimer()
-			var wg sync.WaitGroup
-			cancels := make([]context.CancelFunc, n)
-			for i := range cancels {
-				ctx, cancel := context.WithCancel(context.Background())
-				cancels[i] = cancel
-				wg.Add(1)
-				go func() { defer wg.Done(); _ = coop(ctx) }()
-			}
-			runtime.GC() // the setup's garbage is not the timed part's
-			b.StartTimer()
-			for _, c := range cancels {
-				c()
-			}
-			wg.Wait()
-		}
-	})
+	b.Run("raw=cancel+waitgroup", func(b *testing.B) { baseline.CancelAll(b, n) })
 	b.Run("resman=cleanup-all", func(b *testing.B) {
 		m := benchManager(b)
 		ctx := context.Background()

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/resman-dev/resman/internal/baseline"
 )
 
 // BenchmarkCleanupFloor measures what one child actor per resource costs by
@@ -20,25 +22,7 @@ import (
 // tasks without any of resman's bookkeeping. Compare it with
 // BenchmarkCleanupAllTasks in the root package.
 func BenchmarkCleanupFloor(b *testing.B) {
-	b.Run("raw=cancel+waitgroup", func(b *testing.B) {
-		for range b.N {
-			b.StopTimer()
-			var wg sync.WaitGroup
-			cancels := make([]context.CancelFunc, floorChildren)
-			for i := range cancels {
-				ctx, cancel := context.WithCancel(context.Background())
-				cancels[i] = cancel
-				wg.Add(1)
-				go func() { defer wg.Done(); <-ctx.Done() }() // owned by the benchmark; ends at the cancel
-			}
-			runtime.GC()
-			b.StartTimer()
-			for _, c := range cancels {
-				c()
-			}
-			wg.Wait()
-		}
-	})
+	b.Run("raw=cancel+waitgroup", func(b *testing.B) { baseline.CancelAll(b, floorChildren) })
 	b.Run("floor=direct", func(b *testing.B) { benchFloor(b, false) })
 	b.Run("floor=via-child", func(b *testing.B) { benchFloor(b, true) })
 }
