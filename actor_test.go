@@ -469,3 +469,21 @@ func TestDeadSubscriberIsDropped(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, deadLetters.Load(), "a stopped subscriber is dropped: no dead letters")
 }
+
+// TestALateReturnAfterShutdownRaisesNoDeadLetter: a task that ignored its
+// cancellation past the grace period returns after the manager is gone;
+// what its hooks send its child then is dropped quietly (newSystem fails
+// the test on a dead letter).
+func TestALateReturnAfterShutdownRaisesNoDeadLetter(t *testing.T) {
+	system := newSystem(t)
+	m, err := resman.New(resman.WithActorSystem(system), resman.WithDefaultTimeout(50*time.Millisecond))
+	require.NoError(t, err)
+	release := make(chan struct{})
+	task, err := m.Go(ctxT(t), "stubborn", func(context.Context) error { <-release; return nil })
+	require.NoError(t, err)
+	require.ErrorIs(t, m.Shutdown(ctxT(t)), resman.ErrTimeout)
+	returned := make(chan struct{})
+	task.OnDone(func(error) { close(returned) }) // runs after the hook resman set as it cancelled the task
+	close(release)
+	<-returned
+}
