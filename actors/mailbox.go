@@ -9,11 +9,11 @@ import (
 // mailbox is the children's protoactor Mailbox: two FIFOs under one lock,
 // where protoactor's own (UnboundedLockfree) keeps two lock-free queues.
 // A speed trick for BenchmarkCleanupAllTasks (row 4 of BENCHMARKS.md:
-// 42.3 → 40.6 ms, and about a tenth less CPU, in "Every outcome through the
-// child"): a child reads a message or two per registration, and
-// protoactor's mailbox pays for each run in cache misses (a pop of each
-// empty queue before the run ends, a closure made per schedule) that a lock
-// the child alone takes does not. Without it (WithMailbox(actor.UnboundedLockfree()) in Spawn)
+// 42.3 → 40.6 ms at the median, in "Every outcome through the child"): a
+// child reads a message or two per registration, and protoactor's mailbox
+// pays for each run in cache misses (a pop of each empty queue before the
+// run ends, a closure made per schedule) that a lock the child alone takes
+// does not. Without it (WithMailbox(actor.UnboundedLockfree()) in Spawn)
 // the same children run on protoactor's mailbox. The queues are owned by
 // mu; a run is served by one dispatcher run at a time (running).
 type mailbox struct {
