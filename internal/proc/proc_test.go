@@ -410,3 +410,56 @@ func TestUsagesOfSplitsTheWorkAndKeepsTheOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestProbesAskedTogetherShareAWalkAndEachGetsItsOwnAnswer(t *testing.T) {
+	// Twenty leaders exit at once; in every other group a child lives on.
+	// Their probes, asked concurrently, are answered by shared walks of the
+	// pid range: each must still find its own group's orphan, or none.
+	const n = 20
+	type leader struct {
+		cmd    *exec.Cmd
+		st     Stamp
+		orphan bool
+	}
+	leaders := make([]leader, n)
+	for i := range leaders {
+		script := "exit 0"
+		if i%2 == 0 {
+			script = "sleep 300 & exit 0"
+		}
+		cmd := exec.Command("sh", "-c", script)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		st := NewStamp()
+		require.NoError(t, cmd.Start())
+		leaders[i] = leader{cmd: cmd, st: st.Leader(cmd.Process.Pid), orphan: i%2 == 0}
+	}
+	defer func() {
+		for _, l := range leaders {
+			_ = SignalGroup(l.cmd.Process.Pid, syscall.SIGKILL)
+			_ = l.cmd.Wait()
+		}
+	}()
+	for _, l := range leaders {
+		w, err := OpenExitWatch(l.cmd.Process.Pid)
+		require.NoError(t, err)
+		w.Start(func() {})
+		<-w.Exited()
+		w.Close()
+	}
+	type answer struct{ empty, sure bool }
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	for i, l := range leaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			empty, sure := l.st.probe(l.cmd.Process.Pid)
+			answers[i] = answer{empty, sure}
+		}()
+	}
+	wg.Wait()
+	for i, l := range leaders {
+		require.True(t, answers[i].sure, "leader %d: a few pids since the stamps: probed", i)
+		require.Equal(t, !l.orphan, answers[i].empty, "leader %d", i)
+	}
+}

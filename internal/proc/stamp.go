@@ -1,9 +1,10 @@
 package proc
 
 // The stamped probe: a speed trick that BenchmarkExitLatency (exit →
-// WaitProcess ≤ 1 ms) and BenchmarkCleanupAllProcesses (≤ 1.5× raw) need:
-// without it every group check of a stop is a pass over /proc (about 10 µs
-// a process), shared by concurrent stops. A Stamp of the pid counter, taken
+// WaitProcess ≤ 1 ms), BenchmarkCleanupAllProcesses (≤ 1.5× raw) and
+// BenchmarkCleanupAllDependencyTree (≤ 1.5× raw) need: without it every
+// group check of a stop is a pass over /proc (about 10 µs a process),
+// shared by concurrent stops. A Stamp of the pid counter, taken
 // just before a leader starts, bounds where its descendants' pids can be,
 // so GroupEmpty probes the few pids handed out since (kill(pid, 0), then
 // their stat) instead. The stamp is not trusted when the counter may have
@@ -13,7 +14,7 @@ package proc
 import (
 	"bytes"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -75,56 +76,128 @@ func StampRegistered(pid int) Stamp {
 	return st
 }
 
-// maxProbers is the most probes that run at once. Leaders started together
-// have overlapping spans, so when many of them are stopped together each
-// probe reads again what the others read: O(n²) for n leaders
+// Probes are shared: leaders started together have overlapping spans, so
+// when many of them are stopped together, a probe each would read again
+// what the others read: O(n²) for n leaders
 // (BenchmarkCleanupAllDependencyTree: 1,000 stops, about 450 kill(pid, 0)
-// each). Past maxProbers a group check joins the shared pass over /proc
-// instead, which answers every check waiting at that moment at once.
-const maxProbers = 4
+// each). Instead the probes asked for while a walk of the pid range is
+// under way wait for it to end, and the next walk answers all of them at
+// once, from the oldest of their leaders to the newest pid. Whoever asked
+// first in a batch walks for it (walks.lead).
 
-var probers atomic.Int32 // probes under way
+// probeReq is one GroupEmpty probe waiting for a walk.
+type probeReq struct {
+	st          Stamp
+	pgid        int
+	wake        chan struct{} // one send: answered, or asked to walk for the next batch
+	lead        bool          // asked to walk (set under walks.mu before wake)
+	empty, sure bool          // the answer (set before wake)
+}
+
+var walks struct {
+	mu      sync.Mutex
+	pending []*probeReq // waiting for the next walk
+	walking bool        // a walk is under way or about to start
+}
 
 // probe answers GroupEmpty from the pids handed out since st; sure is false
-// when it cannot (no stamp, the counter may have wrapped, too many pids,
-// too many probes at once).
+// when it cannot (no stamp, the counter may have wrapped, too many pids).
 func (st Stamp) probe(pgid int) (empty, sure bool) {
 	if !st.trusted || st.leader <= 0 {
 		return false, false
 	}
-	if probers.Add(1) > maxProbers {
-		probers.Add(-1)
-		return false, false
+	q := &probeReq{st: st, pgid: pgid, wake: make(chan struct{}, 1)}
+	walks.mu.Lock()
+	walks.pending = append(walks.pending, q)
+	if walks.walking {
+		walks.mu.Unlock()
+		<-q.wake
+		if !q.lead {
+			return q.empty, q.sure
+		}
+		walks.mu.Lock()
 	}
-	defer probers.Add(-1)
+	walks.walking = true
+	batch := walks.pending
+	walks.pending = nil
+	walks.mu.Unlock()
+	walk(batch) // answers q too
+	walks.mu.Lock()
+	if len(walks.pending) > 0 {
+		// Those who asked during the walk: the first of them walks next.
+		next := walks.pending[0]
+		next.lead = true
+		next.wake <- struct{}{}
+	} else {
+		walks.walking = false
+	}
+	walks.mu.Unlock()
+	return q.empty, q.sure
+}
+
+// walk answers a batch of probes with one pass over the pids handed out
+// since the oldest of their leaders, and wakes each (but a lead, which
+// reads its answer itself).
+func walk(batch []*probeReq) {
+	defer func() {
+		for _, q := range batch {
+			if !q.lead {
+				q.wake <- struct{}{}
+			}
+		}
+	}()
 	last, tasks, ok := readLoadavg()
-	forks, ok2 := readForks()
-	if !ok || !ok2 || last < st.last || last < st.leader {
-		return false, false // the counter wrapped
+	if !ok {
+		return
+	}
+	from := 0
+	var eligible []*probeReq
+	for _, q := range batch {
+		if last < q.st.last || last < q.st.leader || last-q.st.leader > maxSpan {
+			continue // the counter wrapped, or too many pids since
+		}
+		eligible = append(eligible, q)
+		if from == 0 || q.st.leader < from {
+			from = q.st.leader
+		}
+	}
+	if len(eligible) == 0 {
+		return
+	}
+	forks, ok := readForks()
+	if !ok {
+		return
 	}
 	// The counter moves by one per pid handed out plus one per pid in use it
-	// skips: fewer than a full turn since st means no wrap came back around.
-	if (forks-st.forks)+st.tasks+tasks >= st.pidMax-300 {
-		return false, false
+	// skips: fewer than a full turn since a stamp means no wrap came back
+	// around.
+	n := 0
+	for _, q := range eligible {
+		if (forks-q.st.forks)+q.st.tasks+tasks < q.st.pidMax-300 {
+			eligible[n] = q
+			n++
+		}
 	}
-	if last-st.leader > maxSpan {
-		return false, false
-	}
+	eligible = eligible[:n]
+	live := make(map[int]struct{})
 	buf := make([]byte, 512)
 	probes := 0
-	for pid := st.leader + 1; pid <= last; pid++ {
+	for pid := from + 1; pid <= last && len(eligible) > 0; pid++ {
 		if isKnown(pid) || unix.Kill(pid, 0) == unix.ESRCH {
 			continue
 		}
 		if probes++; probes > maxProbe {
-			return false, false
+			return // a pass over /proc is cheaper
 		}
 		g, state, ok := readStat("/proc/"+strconv.Itoa(pid)+"/stat", buf)
-		if ok && g == pgid && state != 'Z' && state != 'X' && state != 'x' {
-			return false, true
+		if ok && state != 'Z' && state != 'X' && state != 'x' {
+			live[g] = struct{}{}
 		}
 	}
-	return true, true
+	for _, q := range eligible {
+		_, found := live[q.pgid]
+		q.empty, q.sure = !found, true
+	}
 }
 
 // readLoadavg returns the newest pid and the number of tasks from
