@@ -150,16 +150,12 @@ func walk(batch []*probeReq) {
 	if !ok {
 		return
 	}
-	from := 0
 	var eligible []*probeReq
 	for _, q := range batch {
 		if last < q.st.last || last < q.st.leader || last-q.st.leader > maxSpan {
 			continue // the counter wrapped, or too many pids since
 		}
 		eligible = append(eligible, q)
-		if from == 0 || q.st.leader < from {
-			from = q.st.leader
-		}
 	}
 	if len(eligible) == 0 {
 		return
@@ -170,12 +166,15 @@ func walk(batch []*probeReq) {
 	}
 	// The counter moves by one per pid handed out plus one per pid in use it
 	// skips: fewer than a full turn since a stamp means no wrap came back
-	// around.
-	n := 0
+	// around. The walk starts after the oldest leader left.
+	n, from := 0, 0
 	for _, q := range eligible {
 		if (forks-q.st.forks)+q.st.tasks+tasks < q.st.pidMax-300 {
 			eligible[n] = q
 			n++
+			if from == 0 || q.st.leader < from {
+				from = q.st.leader
+			}
 		}
 	}
 	eligible = eligible[:n]
