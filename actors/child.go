@@ -28,7 +28,8 @@ type resource interface {
 }
 
 // receiver is a resource that handles messages of its own (a supervised
-// process: its runs' ends, its timers, Restart).
+// process: its runs' ends, its timers, Restart; a task: its return and the
+// end of its grace period once it is being ended).
 type receiver interface {
 	receive(r *Reg, msg any)
 }
@@ -262,22 +263,12 @@ func (c *child) Receive(ctx actor.Context) {
 		msg.r.conclude(msg.out)
 	case *relayed:
 		c.report(msg.msg)
-	case *lapse:
-		if r := c.cur; r == msg.r {
-			if k, ok := r.res.(*task); ok {
-				k.lapse(r, msg)
-			}
-		}
-	case *taskReturned:
-		if r := c.cur; r == msg.r {
-			r.res.(*task).ended(r)
-		}
 	case *End:
 		// From the child's own goroutines (a failed ready check).
 		if r := c.cur; r != nil && msg.H == r.H {
 			c.requestEnd(r, msg)
 		}
-	case *Restart, *runEnded, *backoffOver, *readyDone, *halted:
+	case *Restart, *runEnded, *backoffOver, *readyDone, *halted, *lapse, *taskReturned:
 		if r := c.cur; r != nil {
 			if rc, ok := r.res.(receiver); ok {
 				rc.receive(r, msg)

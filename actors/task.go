@@ -63,6 +63,20 @@ func (k *task) end(r *Reg, e *End) {
 	k.t.OnDone(func(error) { r.c.tell(&k.returned) })
 }
 
+// receive handles the messages about the task that its child is ending.
+func (k *task) receive(r *Reg, msg any) {
+	switch msg := msg.(type) {
+	case *taskReturned:
+		if msg.r == r {
+			k.ended(r)
+		}
+	case *lapse:
+		if msg.r == r {
+			k.lapse(r, msg)
+		}
+	}
+}
+
 // ended handles the return of a task that the child is ending.
 func (k *task) ended(r *Reg) {
 	if k.timer != nil {
