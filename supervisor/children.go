@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,15 +23,13 @@ const (
 )
 
 // freeChildren is the supervisor's stack of free children. Owned by its
-// Receive, except the timer's fields, which mu guards.
+// Receive; the timer's goroutine only sends the supervisor a message (tell,
+// which drops it quietly once the supervisor has stopped).
 type freeChildren struct {
 	stack  []*actors.Child // the last freed on top; the bottom has waited longest
 	lowest int             // the fewest free children since the last trim
 	armed  bool            // a trim is due: the timer runs or its message is on its way
-
-	mu     sync.Mutex  // guards timer and closed: the timer's goroutine reads them
-	timer  *time.Timer // armed while more than keepFree are free
-	closed bool        // the supervisor is stopping: no trim message any more
+	timer  *time.Timer     // armed while more than keepFree are free
 }
 
 // trimFree asks the supervisor to stop the children that stayed free.
@@ -62,34 +59,18 @@ func (s *supervisor) recycle(ch *actors.Child) {
 	f := &s.free
 	f.stack = append(f.stack, ch)
 	if len(f.stack) > keepFree && !f.armed {
-		f.arm(s.system.Root, s.self)
+		s.arm()
 	}
 }
 
 // arm starts the trim timer.
-func (f *freeChildren) arm(root *actor.RootContext, self *actor.PID) {
-	f.armed = true
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return
-	}
-	f.timer = time.AfterFunc(trimEvery, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		// Under mu, so that once close has run nothing is sent: the
-		// supervisor is then stopping, and still there to receive.
-		if !f.closed {
-			root.Send(self, &trimFree{})
-		}
-	})
+func (s *supervisor) arm() {
+	s.free.armed = true
+	s.free.timer = time.AfterFunc(trimEvery, func() { s.tell(&trimFree{}) })
 }
 
-// close stops the timer for good.
+// close stops the timer for good: the supervisor is stopping.
 func (f *freeChildren) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closed = true
 	if f.timer != nil {
 		f.timer.Stop()
 		f.timer = nil
@@ -100,9 +81,7 @@ func (f *freeChildren) close() {
 // longest-waiting first, down to keepFree, and re-arms while more are free.
 func (s *supervisor) trimFree() {
 	f := &s.free
-	f.mu.Lock()
 	f.timer = nil
-	f.mu.Unlock()
 	f.armed = false
 	if s.stopping {
 		return
@@ -117,7 +96,7 @@ func (s *supervisor) trimFree() {
 	}
 	f.lowest = len(f.stack)
 	if len(f.stack) > keepFree {
-		f.arm(s.system.Root, s.self)
+		s.arm()
 	}
 }
 
